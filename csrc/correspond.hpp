@@ -1,0 +1,41 @@
+// One-to-one matching of boundary pixels, equivalent to the BSDS benchmark's
+// correspondPixels(bmap1, bmap2, maxDist, outlierCost) (Martin, Fowlkes and
+// Malik, TPAMI 2004; match.cc).
+//
+// The original builds a bipartite graph between the boundary pixels of the two
+// maps, joining pixels closer than maxDist (cost: distance, in hundredths of a
+// pixel, rounded), adds outlier nodes of cost outlierCost, and solves the
+// minimum-cost perfect assignment with Goldberg's CSA. Its optimum is a
+// matching M of real pixels that minimises  W(M) + ow * (n1 + n2 - |M|)
+// (W: sum of the rounded costs, ow: the rounded outlier cost), i.e. it maximises
+// the number of matches first and minimises their length second.
+//
+// This implementation solves the same objective exactly, without the random
+// sparse outlier graph of the original (so it is deterministic):
+//  * the graph splits into connected components that are solved independently;
+//  * each component is a rectangular assignment of its smaller side ("rows"),
+//    each row owning a private outlier column of cost ow, which has exactly the
+//    objective above up to a constant;
+//  * that assignment is solved with the shortest-augmenting-path (Hungarian)
+//    method, Dijkstra on reduced costs over the sparse graph.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace edgesdk {
+
+struct MatchStats {
+  double cost = 0;            // the original's cost: matched distance + outlier cost per unmatched pixel
+  std::int64_t matches = 0;   // pairs matched
+};
+
+// bmap1, bmap2: h x w row-major maps, nonzero = boundary pixel.
+// max_dist, outlier_cost: as fractions of the image diagonal (BSDS: 0.0075, 100).
+// m1[p] = 1 + (row-major index of the pixel of bmap2 matched to pixel p of
+// bmap1), 0 where p is unmatched or not a boundary pixel; m2 likewise.
+MatchStats correspond_pixels(const std::uint8_t* bmap1, const std::uint8_t* bmap2, std::ptrdiff_t h,
+                             std::ptrdiff_t w, double max_dist, double outlier_cost,
+                             std::int64_t* m1, std::int64_t* m2);
+
+}  // namespace edgesdk
