@@ -45,39 +45,61 @@ std::vector<float> triangle_taps(float r, int* radius) {
   return taps;
 }
 
+// Rows of an image computed on demand into a ring of `slots` rows: row j lives
+// in slot j % slots. Callers ask for rows inside a sliding window no longer
+// than `slots`, so a row is computed about once and never evicted while in use.
+class RowRing {
+ public:
+  RowRing(Index slots, Index w) : w_(w), rows_(static_cast<size_t>(slots * w)), held_(static_cast<size_t>(slots), -1) {}
+
+  template <typename Fill>
+  const float* get(Index j, Fill fill) {
+    const Index slot = j % static_cast<Index>(held_.size());
+    float* row = rows_.data() + slot * w_;
+    if (held_[slot] != j) {
+      fill(j, row);
+      held_[slot] = j;
+    }
+    return row;
+  }
+
+ private:
+  Index w_;
+  std::vector<float> rows_;
+  std::vector<Index> held_;
+};
+
 void conv_tri_impl(const float* in, float* out, Index h, Index w, float r, int threads) {
   int rad = 0;
   const std::vector<float> f = triangle_taps(r, &rad);
   const int taps = 2 * rad + 1;
-  auto tmp = scratch(h, w);
-  // Horizontal pass. Every output sums its taps in the same order (k = 0 ..
-  // 2 rad) whether it sits at the border or inside.
   const Index lo = std::min<Index>(rad, w), hi = std::max<Index>(lo, w - rad);
-  parallel_rows(h, threads, [&](Index y0, Index y1) {
-    for (Index y = y0; y < y1; ++y) {
-      const float* src = in + y * w;
-      float* dst = tmp.get() + y * w;
-      for (Index x = lo; x < hi; ++x) dst[x] = f[0] * src[x - rad];
-      for (int k = 1; k < taps; ++k) {
-        const float fk = f[k];
-        const float* s = src + (k - rad);
-        for (Index x = lo; x < hi; ++x) dst[x] += fk * s[x];
-      }
-      for (Index x = 0; x < w; ++x) {
-        if (x >= lo && x < hi) continue;
-        float acc = 0.0f;
-        for (int k = 0; k < taps; ++k) acc += f[k] * src[reflect(x + k - rad, w)];
-        dst[x] = acc;
-      }
+  // Horizontal pass of input row j. Every output sums its taps in the same
+  // order (k = 0 .. 2 rad) whether it sits at the border or inside.
+  auto horizontal = [&](Index j, float* dst) {
+    const float* src = in + j * w;
+    for (Index x = lo; x < hi; ++x) dst[x] = f[0] * src[x - rad];
+    for (int k = 1; k < taps; ++k) {
+      const float fk = f[k];
+      const float* s = src + (k - rad);
+      for (Index x = lo; x < hi; ++x) dst[x] += fk * s[x];
     }
-  });
-  // Vertical pass, a whole row at a time so the inner loop runs along memory.
+    for (Index x = 0; x < w; ++x) {
+      if (x >= lo && x < hi) continue;
+      float acc = 0.0f;
+      for (int k = 0; k < taps; ++k) acc += f[k] * src[reflect(x + k - rad, w)];
+      dst[x] = acc;
+    }
+  };
+  // Vertical pass, a whole row at a time, over the 2 rad + 1 horizontally
+  // filtered rows it needs (mirrored rows near the border are among them).
   parallel_rows(h, threads, [&](Index y0, Index y1) {
+    RowRing ring(taps, w);
     for (Index y = y0; y < y1; ++y) {
       float* dst = out + y * w;
       std::fill(dst, dst + w, 0.0f);
       for (int k = 0; k < taps; ++k) {
-        const float* src = tmp.get() + reflect(y + k - rad, h) * w;
+        const float* src = ring.get(reflect(y + k - rad, h), horizontal);
         const float fk = f[k];
         for (Index x = 0; x < w; ++x) dst[x] += fk * src[x];
       }
@@ -109,28 +131,41 @@ inline void gradient_y_row(const float* A, float* g, Index h, Index w, Index y) 
   for (Index x = 0; x < w; ++x) g[x] = (hi[x] - lo[x]) * scale;
 }
 
-// tan O of the edge normal at every pixel: Oyy * sign(-Oxy) / (Oxx + 1e-5)
-// with [Ox, Oy] = gradient(convTri(E, 4)), [Oxx, ~] = gradient(Ox),
-// [Oxy, Oyy] = gradient(Oy). May hold +-inf, or NaN for 0/0.
-void normal_tangent(const float* E, float* T, Index h, Index w, int threads) {
-  auto E4 = scratch(h, w), Oy = scratch(h, w);
+// The orientation formula of edgesDetect.m, evaluated row by row:
+// t = tan O = Oyy * sign(-Oxy) / (Oxx + 1e-5) with [Ox, Oy] = gradient(convTri(E, 4)),
+// [Oxx, ~] = gradient(Ox), [Oxy, Oyy] = gradient(Oy). t may be +-inf, or NaN
+// for 0/0. Each thread calls make_emit() once and hands every row of its
+// band to the result: emit(y, t_row).
+template <typename MakeEmit>
+void normal_tangent_rows(const float* E, Index h, Index w, int threads, MakeEmit make_emit) {
+  auto E4 = scratch(h, w);
   conv_tri_impl(E, E4.get(), h, w, 4.0f, threads);
-  parallel_rows(h, threads, [&](Index y0, Index y1) {
-    for (Index y = y0; y < y1; ++y) gradient_y_row(E4.get(), Oy.get() + y * w, h, w, y);
-  });
+  const float* e4 = E4.get();
+  auto oy_row = [&](Index j, float* dst) { gradient_y_row(e4, dst, h, w, j); };
   parallel_rows(h, threads, [&](Index y0, Index y1) {
     std::vector<float> ox(static_cast<size_t>(w)), oxx(static_cast<size_t>(w)),
-        oxy(static_cast<size_t>(w)), oyy(static_cast<size_t>(w));
+        oxy(static_cast<size_t>(w)), oyy(static_cast<size_t>(w)), t(static_cast<size_t>(w));
+    RowRing oy(3, w);  // Oy rows y - 1, y, y + 1
+    auto emit = make_emit();
     for (Index y = y0; y < y1; ++y) {
-      gradient_x_row(E4.get() + y * w, ox.data(), w);
+      gradient_x_row(e4 + y * w, ox.data(), w);
       gradient_x_row(ox.data(), oxx.data(), w);
-      gradient_x_row(Oy.get() + y * w, oxy.data(), w);
-      gradient_y_row(Oy.get(), oyy.data(), h, w, y);
-      float* t = T + y * w;
+      gradient_x_row(oy.get(y, oy_row), oxy.data(), w);
+      // gradient along y of Oy at row y, from its neighbouring rows.
+      if (h == 1) {
+        std::fill(oyy.begin(), oyy.end(), 0.0f);
+      } else {
+        const Index a = y == 0 ? 0 : y - 1, b = y == h - 1 ? h - 1 : y + 1;
+        const float scale = (y == 0 || y == h - 1) ? 1.0f : 0.5f;
+        const float* lo = oy.get(a, oy_row);
+        const float* hi = oy.get(b, oy_row);
+        for (Index x = 0; x < w; ++x) oyy[x] = (hi[x] - lo[x]) * scale;
+      }
       for (Index x = 0; x < w; ++x) {
         const float sgn = -oxy[x] > 0 ? 1.0f : (-oxy[x] < 0 ? -1.0f : 0.0f);
         t[x] = oyy[x] * sgn / (oxx[x] + 1e-5f);
       }
+      emit(y, t.data());
     }
   });
 }
@@ -151,39 +186,58 @@ inline float interp(const float* I, Index h, Index w, float xmax, float ymax, fl
          I[y1 * w + x1] * dx0 * dy0;
 }
 
-// The suppression of edgesNmsMex; direction(i, &co, &si) gives the unit
-// normal at pixel i.
-template <typename Direction>
-void suppress(const float* E, float* out, Index h, Index w, const NmsParams& p, int threads,
-              Direction direction) {
+// interp() for a point at least one pixel inside the image, where neither
+// clamp can act: same arithmetic, fewer instructions.
+inline float interp_inside(const float* I, Index w, float x, float y) {
+  const Index x0 = static_cast<Index>(x), y0 = static_cast<Index>(y);
+  const float dx0 = x - static_cast<float>(x0), dy0 = y - static_cast<float>(y0);
+  const float dx1 = 1 - dx0, dy1 = 1 - dy0;
+  const float* r0 = I + y0 * w + x0;
+  const float* r1 = r0 + w;
+  return r0[0] * dx1 * dy1 + r0[1] * dx0 * dy1 + r1[0] * dx1 * dy0 + r1[1] * dx0 * dy0;
+}
+
+// The suppression of edgesNmsMex for row y, given the unit normal (co, si)
+// of each pixel of the row.
+void suppress_row(const float* E, float* out, Index h, Index w, const NmsParams& p, Index y,
+                  const float* co, const float* si) {
   const float xmax = static_cast<float>(static_cast<double>(w) - 1.001);
   const float ymax = static_cast<float>(static_cast<double>(h) - 1.001);
-  parallel_rows(h, threads, [&](Index y0, Index y1) {
-    for (Index y = y0; y < y1; ++y) {
-      for (Index x = 0; x < w; ++x) {
-        const float e = E[y * w + x];
-        out[y * w + x] = e;
-        if (e == 0.0f) continue;
-        const float em = e * p.m;
-        float co, si;
-        direction(y * w + x, &co, &si);
-        // Any stronger neighbour suppresses, so the order of the tests is
-        // free: the nearest first, as they decide most pixels. x - k*co is
-        // bit-identical to the original's x + (-k)*co.
-        const float fx = static_cast<float>(x), fy = static_cast<float>(y);
-        for (int k = 1; k <= p.r; ++k) {
-          const float dk = static_cast<float>(k);
-          if (em < interp(E, h, w, xmax, ymax, fx - dk * co, fy - dk * si) ||
-              em < interp(E, h, w, xmax, ymax, fx + dk * co, fy + dk * si)) {
-            out[y * w + x] = 0.0f;
-            break;
-          }
-        }
+  const float fy = static_cast<float>(y);
+  // Pixels whose whole search segment (within r of the pixel, |co|, |si| <= 1)
+  // lies at least one pixel inside the image.
+  const Index margin = p.r + 1;
+  const bool row_inside = y >= margin && y < h - margin;
+  const Index x_lo = row_inside ? std::min(margin, w) : w;
+  const Index x_hi = row_inside ? std::max(x_lo, w - margin) : w;
+  for (Index x = 0; x < w; ++x) {
+    const float e = E[y * w + x];
+    out[y * w + x] = e;
+    if (e == 0.0f) continue;
+    const float em = e * p.m;
+    const float fx = static_cast<float>(x);
+    const bool inside = x >= x_lo && x < x_hi;
+    // Any stronger neighbour suppresses, so the order of the tests is free:
+    // the nearest first, as they decide most pixels. x - k*co is
+    // bit-identical to the original's x + (-k)*co.
+    for (int k = 1; k <= p.r; ++k) {
+      const float dk = static_cast<float>(k);
+      const float ax = fx - dk * co[x], ay = fy - dk * si[x];
+      const float bx = fx + dk * co[x], by = fy + dk * si[x];
+      const bool stronger =
+          inside ? (em < interp_inside(E, w, ax, ay) || em < interp_inside(E, w, bx, by))
+                 : (em < interp(E, h, w, xmax, ymax, ax, ay) || em < interp(E, h, w, xmax, ymax, bx, by));
+      if (stronger) {
+        out[y * w + x] = 0.0f;
+        break;
       }
     }
-  });
-  // Fade out a band of width s at the border, where the estimates are noisy.
-  Index s = p.s;
+  }
+}
+
+// Fade out a band of width s at the border, where the estimates are noisy.
+void fade_border(float* out, Index h, Index w, int s_param) {
+  Index s = s_param;
   s = std::min<Index>(s, w / 2);
   s = std::min<Index>(s, h / 2);
   for (Index x = 0; x < s; ++x) {
@@ -209,49 +263,62 @@ void conv_tri(const float* in, float* out, Index h, Index w, float r, int thread
 }
 
 void edge_orientation(const float* E, float* O, Index h, Index w, int threads) {
-  const int nt = thread_count(threads, h, w);
-  normal_tangent(E, O, h, w, nt);
-  for (Index i = 0; i < h * w; ++i) {
-    float o = std::atan(O[i]);
-    // 0/0 (only when Oxx == -1e-5 exactly and Oyy * sign(-Oxy) == 0) would make
-    // the original index memory with NaN coordinates; call it horizontal.
-    if (std::isnan(o)) o = 0.0f;
-    if (o < 0) o += kPi;  // mod(o, pi) for o in (-pi/2, pi/2]
-    O[i] = o;
-  }
+  normal_tangent_rows(E, h, w, thread_count(threads, h, w), [&] {
+    return [&](Index y, const float* t) {
+      for (Index x = 0; x < w; ++x) {
+        float o = std::atan(t[x]);
+        // 0/0 (only when Oxx == -1e-5 exactly and Oyy * sign(-Oxy) == 0) would
+        // make the original index memory with NaN coordinates; call it horizontal.
+        if (std::isnan(o)) o = 0.0f;
+        if (o < 0) o += kPi;  // mod(o, pi) for o in (-pi/2, pi/2]
+        O[y * w + x] = o;
+      }
+    };
+  });
 }
 
 void suppress_nonmax(const float* E, const float* O, float* out, Index h, Index w,
                      const NmsParams& p, int threads) {
-  suppress(E, out, h, w, p, thread_count(threads, h, w), [O](Index i, float* co, float* si) {
-    *co = std::cos(O[i]);
-    *si = std::sin(O[i]);
+  parallel_rows(h, thread_count(threads, h, w), [&](Index y0, Index y1) {
+    std::vector<float> co(static_cast<size_t>(w)), si(static_cast<size_t>(w));
+    for (Index y = y0; y < y1; ++y) {
+      for (Index x = 0; x < w; ++x) {
+        co[x] = std::cos(O[y * w + x]);
+        si[x] = std::sin(O[y * w + x]);
+      }
+      suppress_row(E, out, h, w, p, y, co.data(), si.data());
+    }
   });
+  fade_border(out, h, w, p.s);
 }
 
 void edge_nms(const float* E, float* out, Index h, Index w, const NmsParams& p, int threads) {
   const int nt = thread_count(threads, h, w);
-  auto E1 = scratch(h, w), T = scratch(h, w);
+  auto E1 = scratch(h, w);
   conv_tri_impl(E, E1.get(), h, w, 1.0f, nt);
-  normal_tangent(E1.get(), T.get(), h, w, nt);
-  // The unit normal (cos O, sin O) straight from t = tan O, without the atan,
-  // cos and sin of the original, which cost more than the rest of NMS
+  // Each row is suppressed as soon as its orientation is known (suppression
+  // reads only E1 and the row's own normals).
+  // The unit normal (cos O, sin O) comes straight from t = tan O, without the
+  // atan, cos and sin of the original, which cost more than the rest of NMS
   // together. It equals the original's up to float rounding; reversing it
   // (mod pi) changes nothing since the search runs along both directions.
-  const float* t = T.get();
-  suppress(E1.get(), out, h, w, p, nt, [t](Index i, float* co, float* si) {
-    const float ti = t[i];
-    if (std::isnan(ti)) {
-      *co = 1.0f;
-      *si = 0.0f;
-    } else if (std::fabs(ti) > 1e18f) {  // ti * ti would overflow: vertical normal
-      *co = 0.0f;
-      *si = ti > 0 ? 1.0f : -1.0f;
-    } else {
-      *co = 1.0f / std::sqrt(1.0f + ti * ti);
-      *si = ti * *co;
-    }
+  // Written branch-free so that the loop vectorises.
+  const float* e1 = E1.get();
+  normal_tangent_rows(e1, h, w, nt, [&] {
+    return [&, co = std::vector<float>(static_cast<size_t>(w)),
+            si = std::vector<float>(static_cast<size_t>(w))](Index y, const float* t) mutable {
+      for (Index x = 0; x < w; ++x) {
+        const float ti = t[x];
+        const float inv = 1.0f / std::sqrt(1.0f + ti * ti);  // 0 for +-inf, NaN for NaN
+        const bool nan = ti != ti;
+        co[x] = nan ? 1.0f : inv;
+        // +-inf: the normal is vertical (ti * inv would be inf * 0).
+        si[x] = nan ? 0.0f : (ti > 1e18f ? 1.0f : (ti < -1e18f ? -1.0f : ti * inv));
+      }
+      suppress_row(e1, out, h, w, p, y, co.data(), si.data());
+    };
   });
+  fade_border(out, h, w, p.s);
 }
 
 }  // namespace edgesdk
