@@ -1,0 +1,1 @@
+"""Training stack (torch): models, data, losses, pruning and training loops."""

@@ -1,0 +1,1 @@
+"""Edge-detection models. Each module defines one model and nothing else."""

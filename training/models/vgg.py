@@ -1,0 +1,56 @@
+"""VGG16 convolutional backbone (Simonyan and Zisserman, ICLR 2015), without pool5 and fc layers."""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Output channels of the 13 3x3 convs, block by block.
+VGG16_BLOCKS: Sequence[Sequence[int]] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+
+class VGG16Backbone(nn.Module):
+    """The 13 convs of VGG16 in five blocks, max-pooled (2x2, ceil mode) between blocks.
+
+    ``blocks[b][j]`` is conv j of block b, so state dicts keyed
+    ``blocks.{b}.{j}.weight`` load directly. ``forward`` returns every conv's
+    ReLU activation, grouped by block, for models that tap each layer (RCF)
+    or each block's last layer (HED).
+
+    Parameters
+    ----------
+    channels : per-block conv widths (defaults to VGG16; pruning passes narrower ones).
+    dilate_last_block : bool
+        Drop pool4 and dilate block 5 by 2 (RCF's choice, keeping stride 8).
+    """
+
+    def __init__(self, channels: Sequence[Sequence[int]] = VGG16_BLOCKS, dilate_last_block: bool = False):
+        super().__init__()
+        self.channels = [list(c) for c in channels]
+        self.dilate_last_block = dilate_last_block
+        blocks = []
+        in_ch = 3
+        for b, widths in enumerate(self.channels):
+            dilation = 2 if (dilate_last_block and b == len(self.channels) - 1) else 1
+            convs = []
+            for out_ch in widths:
+                convs.append(nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation))
+                in_ch = out_ch
+            blocks.append(nn.ModuleList(convs))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> List[List[torch.Tensor]]:
+        features: List[List[torch.Tensor]] = []
+        last = len(self.blocks) - 1
+        for b, block in enumerate(self.blocks):
+            if b > 0 and not (self.dilate_last_block and b == last):
+                x = F.max_pool2d(x, 2, 2, ceil_mode=True)
+            acts = []
+            for conv in block:
+                x = F.relu(conv(x))
+                acts.append(x)
+            features.append(acts)
+        return features

@@ -1,0 +1,64 @@
+"""Run an edge model over a folder of images and save probability maps as 16-bit PNGs.
+
+    python -m training.predict --model hed --images ../shared/data/BSDS500/images/test --out runs/hed-test
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from training.models.hed import CAFFE_BGR_MEAN, HED
+from training.paths import bsds500_dir, weights_path
+
+
+def load_model(name: str, weights: Path | None) -> torch.nn.Module:
+    if name != "hed":
+        raise ValueError(f"unknown model {name!r}")
+    path = weights or weights_path("hed_bsds500_vgg16.pth")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: HED weights not found (see ../shared/weights/README.md)")
+    model = HED()
+    model.load_hed_weights(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+@torch.inference_mode()
+def predict_image(model: torch.nn.Module, bgr: np.ndarray) -> np.ndarray:
+    """Fused edge probability (H, W) float32 of a BGR uint8 image."""
+    x = torch.from_numpy(bgr.astype(np.float32) - np.array(CAFFE_BGR_MEAN, np.float32))
+    x = x.permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
+    return torch.sigmoid(model(x)[0])[0, 0].numpy()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="hed")
+    parser.add_argument("--weights", type=Path)
+    parser.add_argument("--images", type=Path, default=bsds500_dir() / "images" / "test")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(args.model, args.weights).to(memory_format=torch.channels_last)
+    args.out.mkdir(parents=True, exist_ok=True)
+    paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    start = time.perf_counter()
+    for i, p in enumerate(paths):
+        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"{p}: not a readable image")
+        prob = predict_image(model, bgr)
+        cv2.imwrite(str(args.out / (p.stem + ".png")), np.round(prob * 65535).astype(np.uint16))
+        print(f"\r{i + 1}/{len(paths)} {time.perf_counter() - start:.0f}s", end="", flush=True)
+    print()
+
+
+if __name__ == "__main__":
+    main()
