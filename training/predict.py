@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from training.models.hed import CAFFE_BGR_MEAN, HED
+from training.models.hed import HED
 from training.paths import bsds500_dir, weights_path
 
 
@@ -31,9 +31,9 @@ def load_model(name: str, weights: Path | None) -> torch.nn.Module:
 @torch.inference_mode()
 def predict_image(model: torch.nn.Module, bgr: np.ndarray) -> np.ndarray:
     """Fused edge probability (H, W) float32 of a BGR uint8 image."""
-    x = torch.from_numpy(bgr.astype(np.float32) - np.array(CAFFE_BGR_MEAN, np.float32))
+    x = torch.from_numpy(bgr.astype(np.float32) - np.array(HED.INPUT.mean, np.float32))
     x = x.permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
-    return torch.sigmoid(model(x)[0])[0, 0].numpy()
+    return torch.sigmoid(model(x).fused)[0, 0].numpy()
 
 
 def main(argv=None) -> None:

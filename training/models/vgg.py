@@ -24,7 +24,8 @@ class VGG16Backbone(nn.Module):
     ----------
     channels : per-block conv widths (defaults to VGG16; pruning passes narrower ones).
     dilate_last_block : bool
-        Drop pool4 and dilate block 5 by 2 (RCF's choice, keeping stride 8).
+        Pool4 with stride 1 and block 5 dilated by 2 (RCF's choice: the last
+        block keeps stride 8 and a large receptive field).
     """
 
     def __init__(self, channels: Sequence[Sequence[int]] = VGG16_BLOCKS, dilate_last_block: bool = False):
@@ -46,7 +47,10 @@ class VGG16Backbone(nn.Module):
         features: List[List[torch.Tensor]] = []
         last = len(self.blocks) - 1
         for b, block in enumerate(self.blocks):
-            if b > 0 and not (self.dilate_last_block and b == last):
+            if b > 0 and self.dilate_last_block and b == last:
+                # 2x2 max pool, stride 1, padded at the bottom/right to keep the size.
+                x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, 1)
+            elif b > 0:
                 x = F.max_pool2d(x, 2, 2, ceil_mode=True)
             acts = []
             for conv in block:

@@ -1,0 +1,195 @@
+"""python -m training {train, cache-teacher, prune, evaluate, profile}.
+
+    python -m training train --config training/configs/rcf.toml [--resume]
+    python -m training cache-teacher --ckpt runs/rcf/model.pt --out runs/teacher-rcf
+    python -m training prune --ckpt runs/rcf/model.pt --ratio 0.5 --out runs/rcf-pruned-init.pt
+    python -m training evaluate --ckpt runs/rcf/model.pt --split test
+    python -m training profile
+
+Multi-process: torchrun --nproc_per_node 2 -m training train --config ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+
+from training.paths import REPO
+
+
+def _parse_set(items):
+    overrides = {}
+    for item in items or []:
+        key, _, raw = item.partition("=")
+        if not _ or "." not in key:
+            raise SystemExit(f"--set expects section.key=value, got {item!r}")
+        try:
+            overrides[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            overrides[key] = raw
+    return overrides
+
+
+def cmd_train(args) -> int:
+    from training.checkpoint import git_commit
+    from training.config import load_config
+    from training.evaluate import evaluate_split
+    from training.results import append_row
+    from training.train import Trainer
+
+    cfg = load_config(args.config, _parse_set(args.set))
+    out = Path(args.out or REPO / "runs" / cfg.run.name)
+    trainer = Trainer(cfg, out)
+    if args.resume:
+        trainer.resume()
+    finished = trainer.fit(until=args.until, progress=sys.stderr.isatty())
+    if trainer.rank != 0:
+        return 0
+    if not finished:
+        print(f"stopped at iteration {trainer.iteration}; continue with --resume (checkpoint {trainer.ckpt_path})")
+        return 0
+    model_path = trainer.save_final()
+    print(f"trained {cfg.run.name}: {trainer.iteration} iterations, {trainer.wall_s / 60:.1f} min -> {model_path}")
+    if args.no_eval:
+        return 0
+    res = evaluate_split(trainer.model, cfg.eval.split, cfg.eval.thresholds, cfg.eval.limit, progress=sys.stderr.isatty())
+    n = len(res.images)
+    print(f"{cfg.eval.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} ({n} images)")
+    trainer.log(f"eval {cfg.eval.split} ({n} images): ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f}")
+    append_row(cfg.run.name, Path(cfg.source).name if cfg.source else "-", git_commit(), trainer.iteration,
+               trainer.wall_s, cfg.eval.split, n, res.ods_f, res.ois_f, res.ap, notes=args.notes or "", path=args.results)
+    return 0
+
+
+def cmd_cache_teacher(args) -> int:
+    import torch
+
+    from training.cache_teacher import cache_teacher
+    from training.checkpoint import build_model, init_weights, load_model
+
+    if args.ckpt:
+        teacher = load_model(args.ckpt)
+    else:
+        teacher = build_model({"kind": args.model})
+        init_weights(teacher, "hed_bsds500_vgg16.pth")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = cache_teacher(teacher.to(memory_format=torch.channels_last), Path(args.out), args.splits, limit=args.limit,
+                        progress=sys.stderr.isatty())
+    print(f"teacher cache in {out}")
+    return 0
+
+
+def cmd_prune(args) -> int:
+    from training.checkpoint import architecture, load_model, save_model
+    from training.complexity import cpu_latency_ms, report
+    from training.pruning import plan_pruning, prune_rcf
+
+    model = load_model(args.ckpt)
+    pruned = prune_rcf(model, plan_pruning(model, args.ratio, args.scope))
+    size = (args.size, args.size)
+    rows = {}
+    for name, m in (("before", model), ("after", pruned)):
+        rows[name] = {**report(m, size), "cpu_ms@%dx%d" % size: cpu_latency_ms(m, size, runs=args.runs)}
+    save_model(Path(args.out), pruned, architecture(pruned, "rcf"), {"pruned_from": str(args.ckpt), "ratio": args.ratio,
+                                                                      "scope": args.scope, "complexity": rows})
+    print(json.dumps(rows, indent=2))
+    print(f"pruned model -> {args.out}; fine-tune it with a config whose [model] init points at it")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import torch
+
+    from training.checkpoint import git_commit, load_model
+    from training.evaluate import evaluate_split
+    from training.results import append_row
+
+    doc = torch.load(args.ckpt, map_location="cpu", weights_only=True)
+    model = load_model(args.ckpt)
+    save_dir = Path(args.save) if args.save else None
+    res = evaluate_split(model, args.split, args.thresholds, args.limit, save_dir=save_dir, progress=sys.stderr.isatty())
+    n = len(res.images)
+    print(f"{args.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} R50 {res.r50:.4f} ({n} images)")
+    if args.record:
+        cfg = doc.get("config", {}) or {}
+        run = cfg.get("run", {}).get("name", Path(args.ckpt).parent.name)
+        append_row(run, Path(cfg.get("source") or "-").name, git_commit(), int(doc.get("iterations", 0)),
+                   float(doc.get("wall_s", 0.0)), args.split, n, res.ods_f, res.ois_f, res.ap, notes=args.notes or "",
+                   path=args.results)
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from training.checkpoint import build_model
+    from training.complexity import cpu_latency_ms, report
+
+    size = (args.size, args.size)
+    for kind, preset in (("hed", ""), ("rcf", ""), ("student", "model"), ("student", "so-model")):
+        m = build_model({"kind": kind, "preset": preset or "model"})
+        row = report(m, size)
+        if args.latency:
+            row["cpu_ms"] = cpu_latency_ms(m, size, runs=args.runs)
+        print(f"{kind + (':' + preset if preset else ''):18s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train from a TOML config")
+    t.add_argument("--config", required=True, type=Path)
+    t.add_argument("--out", type=Path, help="run folder (default: runs/<run.name>)")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    t.add_argument("--until", type=int, help="stop (with a checkpoint) at this iteration")
+    t.add_argument("--set", nargs="*", help="override config values: section.key=value")
+    t.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
+    t.add_argument("--notes", help="text for the RESULTS.md row")
+    t.add_argument("--results", type=Path, help="results file (default: training/RESULTS.md)")
+    t.set_defaults(run=cmd_train)
+
+    c = sub.add_parser("cache-teacher", help="store a teacher's maps and pooled features for distillation")
+    c.add_argument("--ckpt", type=Path, help="a trained model (default: HED from the shared weights)")
+    c.add_argument("--model", default="hed")
+    c.add_argument("--out", required=True)
+    c.add_argument("--splits", nargs="+", default=["train", "val"])
+    c.add_argument("--limit", type=int, default=0)
+    c.add_argument("--threads", type=int, default=0)
+    c.set_defaults(run=cmd_cache_teacher)
+
+    pr = sub.add_parser("prune", help="L1 filter pruning of a trained RCF")
+    pr.add_argument("--ckpt", required=True, type=Path)
+    pr.add_argument("--ratio", type=float, required=True)
+    pr.add_argument("--scope", choices=["layer", "global"], default="layer")
+    pr.add_argument("--out", required=True)
+    pr.add_argument("--size", type=int, default=1000, help="image side for FLOPs and latency")
+    pr.add_argument("--runs", type=int, default=3)
+    pr.set_defaults(run=cmd_prune)
+
+    e = sub.add_parser("evaluate", help="predict a BSDS500 split and benchmark it")
+    e.add_argument("--ckpt", required=True, type=Path)
+    e.add_argument("--split", choices=["train", "val", "test"], default="val")
+    e.add_argument("--thresholds", type=int, default=99)
+    e.add_argument("--limit", type=int, default=0)
+    e.add_argument("--save", help="also write the predicted maps (8-bit PNG) here")
+    e.add_argument("--record", action="store_true", help="append a row to training/RESULTS.md")
+    e.add_argument("--notes")
+    e.add_argument("--results", type=Path, help="results file (default: training/RESULTS.md)")
+    e.set_defaults(run=cmd_evaluate)
+
+    pf = sub.add_parser("profile", help="params, FLOPs (and latency) of every model at a size")
+    pf.add_argument("--size", type=int, default=1000)
+    pf.add_argument("--latency", action="store_true")
+    pf.add_argument("--runs", type=int, default=3)
+    pf.set_defaults(run=cmd_profile)
+
+    args = p.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

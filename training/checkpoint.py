@@ -1,0 +1,106 @@
+"""Building models from configs, and saving/loading weights and resumable training state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+from torch import nn
+
+from training.models.hed import HED
+from training.models.rcf import RCF
+from training.models.student import MODEL, SO_MODEL, EdgeStudent, StudentConfig
+from training.models.vgg import VGG16_BLOCKS
+from training.paths import REPO, weights_path
+
+STUDENT_PRESETS = {"model": MODEL, "so-model": SO_MODEL}
+
+
+def build_model(arch: Dict[str, Any]) -> nn.Module:
+    """A model from its architecture record: ``{"kind": "rcf"|"hed"|"student", ...}``."""
+    kind = arch["kind"]
+    if kind == "rcf":
+        return RCF(arch.get("channels", VGG16_BLOCKS))
+    if kind == "hed":
+        return HED(arch.get("channels", VGG16_BLOCKS))
+    if kind == "student":
+        if "student" in arch:
+            return EdgeStudent(StudentConfig.from_dict(arch["student"]))
+        return EdgeStudent(STUDENT_PRESETS[arch.get("preset", "model")])
+    raise ValueError(f"unknown model kind {kind!r} (rcf, hed, student)")
+
+
+def architecture(model: nn.Module, kind: str) -> Dict[str, Any]:
+    """The record build_model() needs to rebuild `model` (widths included, e.g. after pruning)."""
+    if isinstance(model, EdgeStudent):
+        c = model.config
+        return {
+            "kind": "student",
+            "student": {
+                "stages": [[s.t, s.c, s.n, s.s] for s in c.stages],
+                "side_stages": list(c.side_stages),
+                "width": c.width,
+                "dilations": list(c.dilations),
+                "last_channels": c.last_channels,
+            },
+        }
+    return {"kind": kind, "channels": [list(b) for b in model.channels] if hasattr(model, "channels") else None}
+
+
+def init_weights(model: nn.Module, init: Optional[str]) -> str:
+    """Initialise from a shared weights file or a saved model; returns what was loaded."""
+    if not init:
+        return "random"
+    path = Path(init)
+    if not path.is_absolute() and not path.exists():
+        path = weights_path(init)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: initial weights not found (see ../shared/weights/README.md)")
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" in sd:  # a model saved by save_model
+        model.load_state_dict(sd["state_dict"])
+        return f"{path.name} (all)"
+    if isinstance(model, RCF):
+        model.load_vgg(sd)
+        return f"{path.name} (VGG16 convs)"
+    if isinstance(model, HED):
+        model.load_hed_weights(sd)
+        return f"{path.name} (all)"
+    if isinstance(model, EdgeStudent):
+        loaded = model.backbone.load_imagenet(sd)
+        return f"{path.name} ({len(loaded)} MobileNetV2 tensors)"
+    raise ValueError(f"cannot initialise {type(model).__name__} from {path}")
+
+
+def save_model(path: Path, model: nn.Module, arch: Dict[str, Any], extra: Optional[Dict[str, Any]] = None) -> None:
+    """Weights plus what is needed to rebuild and feed the model."""
+    doc = {"arch": arch, "input": type(model).INPUT.as_dict(), "state_dict": model.state_dict(), **(extra or {})}
+    atomic_save(doc, path)
+
+
+def load_model(path: Path) -> nn.Module:
+    doc = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model(doc["arch"])
+    model.load_state_dict(doc["state_dict"])
+    return model
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a torn checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -1,0 +1,49 @@
+"""Predict a BSDS500 split with a model and score it with edgesdk.eval."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from edgesdk.eval import Protocol, Result, evaluate, read_ground_truth
+from training.data import list_split, to_input
+from training.paths import bsds500_dir
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, bgr: np.ndarray) -> np.ndarray:
+    """Edge probabilities (H, W) float32 for a BGR uint8 image, full resolution, fp32."""
+    model.eval()
+    x = torch.from_numpy(to_input(bgr, type(model).INPUT))[None].contiguous(memory_format=torch.channels_last)
+    return torch.sigmoid(model(x).fused)[0, 0].float().numpy()
+
+
+def evaluate_split(
+    model: nn.Module,
+    split: str = "val",
+    thresholds: int = 99,
+    limit: int = 0,
+    root: Optional[Path] = None,
+    save_dir: Optional[Path] = None,
+    progress: bool = False,
+) -> Result:
+    """Run `model` over a BSDS500 split (every image at full size) and benchmark the maps."""
+    items = list_split(Path(root or bsds500_dir()), [split])[: limit or None]
+    preds: Dict[str, np.ndarray] = {}
+    gts = {}
+    from tqdm.auto import tqdm
+
+    for name, img, gt in tqdm(items, desc=f"predict {split}", disable=not progress, leave=False):
+        bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
+        preds[name] = predict(model, bgr)
+        gts[name] = read_ground_truth(gt)
+        if save_dir is not None:
+            save_dir.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(save_dir / f"{name}.png"), np.round(preds[name] * 255).astype(np.uint8))
+    return evaluate(preds, gts, Protocol(thresholds=thresholds), progress=progress)

@@ -1,0 +1,112 @@
+"""Losses: RCF's class-balanced BCE, Hinton distillation and the knowledge adaptor.
+
+All per-pixel losses are summed over the pixels of an image and averaged over
+the batch, as RCF sums them; learning rates are set for that scale.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.data import IGNORE
+
+
+def balanced_bce(logits: torch.Tensor, label: torch.Tensor, neg_weight: float = 1.1) -> torch.Tensor:
+    """RCF's class-balanced binary cross-entropy.
+
+    Per image, with ``P`` edge and ``N`` non-edge pixels (ignored pixels
+    excluded): edges weigh ``N / (P + N)``, non-edges ``neg_weight * P / (P + N)``.
+
+    Parameters
+    ----------
+    logits : (B, 1, H, W)
+    label : (B, 1, H, W) with 1 edge, 0 non-edge, IGNORE ignored.
+    neg_weight : RCF's lambda (1.1).
+
+    Returns
+    -------
+    Scalar: the weighted sum over pixels, averaged over the batch.
+
+    References
+    ----------
+    Y. Liu et al., "Richer Convolutional Features for Edge Detection", TPAMI 2019, Eq. 1.
+    """
+    pos = (label == 1).float()
+    neg = (label == 0).float()
+    n_pos = pos.sum(dim=(1, 2, 3), keepdim=True)
+    n_neg = neg.sum(dim=(1, 2, 3), keepdim=True)
+    total = (n_pos + n_neg).clamp(min=1)
+    weight = pos * (n_neg / total) + neg * (neg_weight * n_pos / total)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), pos, weight=weight, reduction="sum")
+    return loss / logits.shape[0]
+
+
+def deep_supervision(outputs_fused: torch.Tensor, sides: Sequence[torch.Tensor], label: torch.Tensor) -> torch.Tensor:
+    """RCF's total: the balanced BCE of the fused output plus every side output."""
+    loss = balanced_bce(outputs_fused, label)
+    for s in sides:
+        loss = loss + balanced_bce(s, label)
+    return loss
+
+
+def teacher_logits(prob: torch.Tensor, eps: float = 1.0 / 510) -> torch.Tensor:
+    """Logits of cached teacher probabilities (8-bit, so clipped to half a step from 0 and 1)."""
+    p = prob.clamp(eps, 1 - eps)
+    return torch.log(p) - torch.log1p(-p)
+
+
+def hinton_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Hinton distillation for per-pixel binary outputs.
+
+    Each pixel is a Bernoulli variable; the teacher's and the student's
+    logits are divided by T and the KL divergence KL(p_t || p_s) is taken,
+    scaled by T^2 so gradients keep their size as T grows.
+
+    Parameters
+    ----------
+    student, teacher : (B, 1, H, W) logits.
+    temperature : T >= 1.
+    valid : optional (B, 1, H, W) mask of pixels to include.
+
+    Returns
+    -------
+    Scalar: T^2 * KL summed over pixels, averaged over the batch.
+
+    References
+    ----------
+    G. Hinton, O. Vinyals and J. Dean, "Distilling the Knowledge in a Neural Network", 2015.
+    """
+    t = temperature
+    s_scaled, t_scaled = student.float() / t, teacher.float() / t
+    p_t = torch.sigmoid(t_scaled)
+    # KL(p_t || p_s) = BCE(p_s; p_t) - H(p_t)
+    kl = F.binary_cross_entropy_with_logits(s_scaled, p_t, reduction="none") - F.binary_cross_entropy_with_logits(
+        t_scaled, p_t, reduction="none"
+    )
+    if valid is not None:
+        kl = kl * valid.float()
+    return t * t * kl.sum() / student.shape[0]
+
+
+class KnowledgeAdaptor(nn.Module):
+    """Maps the student's globally pooled last-layer features to the teacher's size.
+
+    ``loss(student_features, teacher_pooled)`` is the MSE between the adapted
+    student vector and the teacher's pooled features (cached, so the teacher
+    never runs in the loop).
+    """
+
+    def __init__(self, student_channels: int, teacher_channels: int):
+        super().__init__()
+        self.proj = nn.Linear(student_channels, teacher_channels)
+
+    def forward(self, student_features: torch.Tensor) -> torch.Tensor:
+        pooled = student_features.float().mean(dim=(2, 3))
+        return self.proj(pooled)
+
+    def loss(self, student_features: torch.Tensor, teacher_pooled: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self(student_features), teacher_pooled.float())

@@ -1,0 +1,314 @@
+"""The training loop: config in, checkpoints, a log, a saved model and a RESULTS.md row out.
+
+Resumable exactly: batch k of rank r is a pure function of (seed, k, r), and the
+checkpoint holds the model, adaptor, optimizer, scheduler and RNG state at an
+iteration boundary. Data-parallel over processes with torchrun (gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from training.checkpoint import architecture, atomic_save, build_model, git_commit, init_weights, save_model
+from training.config import TrainConfig
+from training.data import Augment, BsdsEdges
+from training.losses import KnowledgeAdaptor, deep_supervision, hinton_kd, teacher_logits
+from training.paths import bsds500_dir
+
+
+def bf16_available() -> bool:
+    """CPU bfloat16 autocast is worth it only with native bf16 instructions (AVX512-BF16/AMX)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # older torch
+        return False
+
+
+def memory_format_for(model: nn.Module) -> torch.memory_format:
+    """channels_last for the VGG models (dense convs, ~2x faster on oneDNN); NCHW for students.
+
+    torch 2.13 CPU crashes (SIGSEGV) in the backward pass of a depthwise conv
+    with dilation 8 under bf16 autocast in channels_last (repro: 16 channels,
+    160x160, nn.Conv2d(16, 16, 3, padding=8, dilation=8, groups=16)); a
+    student's stride-2 SEM hits exactly that. NCHW costs the students ~10 %.
+    """
+    from training.models.student import EdgeStudent
+
+    return torch.contiguous_format if isinstance(model, EdgeStudent) else torch.channels_last
+
+
+class BatchStream(Sampler):
+    """Batches of (epoch, index) keys for iterations [start, stop) of one rank.
+
+    The global sample stream walks a fresh seeded permutation each epoch;
+    iteration k of rank r takes positions k*B*W + r*B ... + B - 1.
+    """
+
+    def __init__(self, n: int, batch: int, seed: int, start: int, stop: int, rank: int = 0, world: int = 1):
+        self.n, self.batch, self.seed, self.start, self.stop, self.rank, self.world = n, batch, seed, start, stop, rank, world
+        self._perms: Dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch, 7]).permutation(self.n)}
+        return self._perms[epoch]
+
+    def keys(self, iteration: int) -> List[Tuple[int, int]]:
+        base = (iteration * self.world + self.rank) * self.batch
+        out = []
+        for p in range(base, base + self.batch):
+            epoch, pos = divmod(p, self.n)
+            out.append((epoch, int(self._perm(epoch)[pos])))
+        return out
+
+    def __iter__(self) -> Iterator[List[Tuple[int, int]]]:
+        for k in range(self.start, self.stop):
+            yield self.keys(k)
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+class KeyedDataset(torch.utils.data.Dataset):
+    """Adapts BsdsEdges to (epoch, index) keys."""
+
+    def __init__(self, base: BsdsEdges):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, key: Tuple[int, int]):
+        epoch, idx = key
+        self.base.set_epoch(epoch)
+        return self.base[idx]
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module, extra: List[nn.Parameter]) -> torch.optim.Optimizer:
+    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    heads = [p for n, p in model.named_parameters() if not n.startswith("backbone.")] + extra
+    groups = [
+        {"params": backbone, "lr": cfg.optim.lr * cfg.model.backbone_lr_mult},
+        {"params": heads, "lr": cfg.optim.lr},
+    ]
+    if cfg.optim.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    if cfg.optim.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optim.name!r} (adamw, sgd)")
+
+
+def lr_factor(cfg: TrainConfig, it: int) -> float:
+    warm = cfg.optim.warmup
+    if it < warm:
+        return (it + 1) / warm
+    if cfg.optim.schedule == "constant":
+        return 1.0
+    if cfg.optim.schedule == "cosine":
+        span = max(1, cfg.run.iterations - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (it - warm) / span)))
+    raise ValueError(f"unknown schedule {cfg.optim.schedule!r} (cosine, constant)")
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, out_dir: Path, data_root: Optional[Path] = None):
+        self.cfg, self.out = cfg, Path(out_dir)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("gloo")
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        torch.manual_seed(cfg.run.seed)
+        self.use_bf16 = cfg.run.bf16 and bf16_available()
+        self.model = build_model({"kind": cfg.model.kind, "preset": cfg.model.preset})
+        self.init_note = init_weights(self.model, cfg.model.init)
+        self.arch = architecture(self.model, cfg.model.kind)
+        self.memory_format = memory_format_for(self.model)
+        self.model = self.model.to(memory_format=self.memory_format)
+        kinds = set(cfg.loss.kind.split("+"))
+        unknown = kinds - {"rcf", "hinton", "adaptor"}
+        if unknown:
+            raise ValueError(f"unknown loss kinds {sorted(unknown)} (rcf, hinton, adaptor)")
+        self.kinds = kinds
+        self.adaptor = None
+        if "adaptor" in kinds:
+            self.adaptor = KnowledgeAdaptor(self.model.feature_channels, cfg.teacher.feature_channels)
+        needs_teacher = bool(kinds & {"hinton", "adaptor"})
+        if needs_teacher and not cfg.teacher.cache:
+            raise ValueError("distillation losses need [teacher] cache (python -m training cache-teacher)")
+        d = cfg.data
+        self.dataset = BsdsEdges(
+            data_root or bsds500_dir(),
+            d.splits,
+            type(self.model).INPUT,
+            eta=d.eta,
+            augment=Augment(crop=d.crop, scales=tuple(d.scales), rotations=tuple(d.rotations), jitter_deg=d.jitter_deg),
+            seed=cfg.run.seed,
+            teacher_dir=Path(cfg.teacher.cache) if needs_teacher else None,
+            limit=d.limit,
+        )
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(self.model)
+        extra = list(self.adaptor.parameters()) if self.adaptor else []
+        self.optimizer = make_optimizer(cfg, self.model, extra)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(cfg, it))
+        self.iteration = 0
+        self.wall_s = 0.0
+        self._stop = False
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def state(self) -> dict:
+        return {
+            "iteration": self.iteration,
+            "wall_s": self.wall_s,
+            "model": self.model.state_dict(),
+            "adaptor": self.adaptor.state_dict() if self.adaptor else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "config": self.cfg.as_dict(),
+            "arch": self.arch,
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.rank == 0:
+            atomic_save(self.state(), self.ckpt_path)
+            self.log(f"checkpoint at iteration {self.iteration}")
+
+    def resume(self) -> bool:
+        if not self.ckpt_path.is_file():
+            return False
+        st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(st["model"])
+        if self.adaptor is not None:
+            self.adaptor.load_state_dict(st["adaptor"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        torch.set_rng_state(st["torch_rng"])
+        self.iteration, self.wall_s = int(st["iteration"]), float(st["wall_s"])
+        self.log(f"resumed at iteration {self.iteration} ({self.wall_s / 60:.1f} min trained)")
+        return True
+
+    def log(self, msg: str) -> None:
+        if self.rank != 0:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        with open(self.out / "train.log", "a") as fh:
+            fh.write(line + "\n")
+
+    # -- one step --------------------------------------------------------------
+    def losses(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        x = batch["image"].contiguous(memory_format=self.memory_format)
+        label = batch["label"]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
+            out = self.net(x, with_features=self.adaptor is not None)
+        parts = {"gt": deep_supervision(out.fused, out.sides, label)}
+        total = parts["gt"]
+        if "hinton" in self.kinds:
+            parts["kd"] = hinton_kd(out.fused, teacher_logits(batch["teacher"]), self.cfg.loss.temperature)
+            a = self.cfg.loss.alpha
+            total = (1 - a) * parts["gt"] + a * parts["kd"]
+        if self.adaptor is not None:
+            parts["adapt"] = self.adaptor.loss(out.features, batch["teacher_feat"])
+            total = total + self.cfg.loss.adaptor_lambda * parts["adapt"]
+        parts["total"] = total
+        return parts
+
+    def step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
+        self.net.train()
+        parts = self.losses(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts["total"].backward()
+        if self.world > 1 and self.adaptor is not None:
+            # The adaptor sits outside DDP: average its gradients by hand.
+            for p in self.adaptor.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.world
+        self.optimizer.step()
+        self.scheduler.step()
+        self.iteration += 1
+        return {k: float(v.detach()) for k, v in parts.items()}
+
+    # -- the loop --------------------------------------------------------------
+    def loader(self, start: int, stop: int) -> DataLoader:
+        sampler = BatchStream(len(self.dataset), self.cfg.run.batch, self.cfg.run.seed, start, stop, self.rank, self.world)
+        return DataLoader(
+            KeyedDataset(self.dataset),
+            batch_sampler=sampler,
+            num_workers=self.cfg.run.workers,
+            persistent_workers=False,
+            prefetch_factor=2 if self.cfg.run.workers else None,
+        )
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop = True
+
+    def fit(self, until: Optional[int] = None, progress: bool = False) -> bool:
+        """Train to `until` (default: the configured iterations); True if finished, False if stopped."""
+        stop_at = min(until or self.cfg.run.iterations, self.cfg.run.iterations)
+        previous = signal.signal(signal.SIGTERM, self._on_signal)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=stop_at, initial=self.iteration, disable=not progress or self.rank != 0, desc=self.cfg.run.name)
+        last_ckpt = time.monotonic()
+        self.log(
+            f"start {self.cfg.run.name}: iterations {self.iteration}->{stop_at}, batch {self.cfg.run.batch}x{self.world}, "
+            f"bf16 {self.use_bf16}, init {self.init_note}, commit {git_commit()}"
+        )
+        try:
+            t_prev = time.perf_counter()
+            for batch in self.loader(self.iteration, stop_at):
+                parts = self.step(batch)
+                now = time.perf_counter()
+                self.wall_s += now - t_prev  # data waits included
+                t_prev = now
+                bar.update(1)
+                if self.iteration % self.cfg.run.log_every == 0 or self.iteration == stop_at:
+                    lr = self.optimizer.param_groups[-1]["lr"]
+                    self.log(f"it {self.iteration} " + " ".join(f"{k} {v:.4g}" for k, v in parts.items()) + f" lr {lr:.3g}")
+                if self._sync_stop():
+                    self.save_checkpoint()
+                    self.log("stopped by signal; resume with --resume")
+                    return False
+                if time.monotonic() - last_ckpt > 60 * self.cfg.run.checkpoint_minutes:
+                    self.save_checkpoint()
+                    last_ckpt = time.monotonic()
+        finally:
+            bar.close()
+            signal.signal(signal.SIGTERM, previous)
+        self.save_checkpoint()
+        return self.iteration >= self.cfg.run.iterations
+
+    def _sync_stop(self) -> bool:
+        if self.world == 1:
+            return self._stop
+        flag = torch.tensor([1.0 if self._stop else 0.0])
+        dist.all_reduce(flag)
+        return bool(flag.item() > 0)
+
+    def save_final(self) -> Path:
+        path = self.out / "model.pt"
+        if self.rank == 0:
+            save_model(path, self.model, self.arch, {"config": self.cfg.as_dict(), "iterations": self.iteration, "wall_s": self.wall_s})
+            (self.out / "config.json").write_text(json.dumps(self.cfg.as_dict(), indent=2) + "\n")
+        return path
