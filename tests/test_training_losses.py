@@ -1,0 +1,79 @@
+"""Each loss against a value computed by hand on a tiny tensor."""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training.data import IGNORE, edge_label  # noqa: E402
+from training.losses import KnowledgeAdaptor, balanced_bce, hinton_kd, teacher_logits  # noqa: E402
+
+
+def test_balanced_bce_by_hand():
+    # Pixels: edge (logit 0), non-edge (0), non-edge (2), ignored (5).
+    logits = torch.tensor([[[[0.0, 0.0], [2.0, 5.0]]]])
+    label = torch.tensor([[[[1, 0], [0, IGNORE]]]], dtype=torch.uint8)
+    # P = 1, N = 2: edges weigh 2/3, non-edges 1.1 * 1/3.
+    expected = 2 / 3 * math.log(2) + 1.1 / 3 * (math.log(2) + math.log(1 + math.e**2))
+    assert balanced_bce(logits, label).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_balanced_bce_averages_images_of_a_batch():
+    one = torch.tensor([[[[0.0, 0.0]]]])
+    lab = torch.tensor([[[[1, 0]]]], dtype=torch.uint8)
+    # P = N = 1: weights 1/2 and 1.1/2; both logits 0 -> (0.5 + 0.55) ln 2 per image.
+    assert balanced_bce(one, lab).item() == pytest.approx(1.05 * math.log(2))
+    assert balanced_bce(one.repeat(3, 1, 1, 1), lab.repeat(3, 1, 1, 1)).item() == pytest.approx(1.05 * math.log(2))
+
+
+def kl_bernoulli(p, q):
+    return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 4.0])
+def test_hinton_kd_by_hand(temperature):
+    t_logit, s_logit = math.log(3.0), -1.0
+    p_t = 1 / (1 + math.exp(-t_logit / temperature))
+    p_s = 1 / (1 + math.exp(-s_logit / temperature))
+    expected = temperature**2 * kl_bernoulli(p_t, p_s)
+    got = hinton_kd(torch.tensor([[[[s_logit]]]]), torch.tensor([[[[t_logit]]]]), temperature)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_hinton_kd_is_zero_when_student_equals_teacher_and_respects_mask():
+    z = torch.randn(2, 1, 5, 5)
+    assert hinton_kd(z, z, 3.0).item() == pytest.approx(0.0, abs=1e-5)
+    s = torch.zeros(1, 1, 1, 2)
+    t = torch.tensor([[[[5.0, 5.0]]]])
+    half = hinton_kd(s, t, 1.0, valid=torch.tensor([[[[1.0, 0.0]]]]))
+    assert half.item() == pytest.approx(hinton_kd(s, t, 1.0).item() / 2)
+
+
+def test_adaptor_mse_by_hand():
+    adaptor = KnowledgeAdaptor(2, 2)
+    with torch.no_grad():
+        adaptor.proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
+        adaptor.proj.bias.zero_()
+    # Student feature map: channel means 1 and 3 -> adapted (1, 6); teacher (2, 2).
+    feats = torch.stack([torch.full((2, 2), 1.0), torch.tensor([[2.0, 4.0], [3.0, 3.0]])])[None]
+    loss = adaptor.loss(feats, torch.tensor([[2.0, 2.0]]))
+    assert loss.item() == pytest.approx(((1 - 2) ** 2 + (6 - 2) ** 2) / 2)
+
+
+def test_teacher_logits():
+    p = torch.tensor([0.5, 0.0, 1.0])
+    z = teacher_logits(p)
+    assert z[0].item() == pytest.approx(0.0, abs=1e-7)
+    assert z[1].item() == pytest.approx(-math.log(509), rel=1e-5) and z[2].item() == pytest.approx(math.log(509), rel=1e-5)
+
+
+def test_rcf_label_rule():
+    import numpy as np
+
+    a = np.array([[1, 1, 0, 0]], np.uint8)
+    b = np.array([[1, 0, 1, 0]], np.uint8)
+    c = np.array([[1, 0, 0, 0]], np.uint8)
+    # Averages 1, 1/3, 1/3, 0 -> with eta 0.3: edge, edge, edge, non-edge; with eta 0.5: 1, ignore, ignore, 0.
+    np.testing.assert_array_equal(edge_label([a, b, c], 0.3), [[1, 1, 1, 0]])
+    np.testing.assert_array_equal(edge_label([a, b, c], 0.5), [[1, IGNORE, IGNORE, 0]])
