@@ -162,7 +162,9 @@ class Trainer:
         )
         self.net: nn.Module = self.model
         if self.world > 1:
-            self.net = nn.parallel.DistributedDataParallel(self.model)
+            # A student's 1280-channel feature conv feeds only the adaptor loss; without
+            # it those parameters get no gradient and DDP must be told to expect that.
+            self.net = nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=self.adaptor is None)
         extra = list(self.adaptor.parameters()) if self.adaptor else []
         self.optimizer = make_optimizer(cfg, self.model, extra)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(cfg, it))
@@ -297,7 +299,35 @@ class Trainer:
             bar.close()
             signal.signal(signal.SIGTERM, previous)
         self.save_checkpoint()
+        if self.world > 1:
+            self.check_replicas()
         return self.iteration >= self.cfg.run.iterations
+
+    def weights_digest(self) -> str:
+        """sha256 of every parameter and buffer (bitwise; replicas must agree exactly)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, t in sorted(self.model.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().contiguous().cpu().numpy().tobytes())
+        return h.hexdigest()
+
+    def check_replicas(self) -> None:
+        """Fail loudly if data-parallel ranks drifted apart (they must hold identical weights).
+
+        DDP keeps parameters equal by averaging gradients and copies rank 0's
+        buffers (BatchNorm running statistics) to the others before each forward;
+        after the last step each rank's buffers hold its own batch, so rank 0's
+        are broadcast first: they are the ones saved.
+        """
+        for b in self.model.buffers():
+            dist.broadcast(b, src=0)
+        digests: List[Optional[str]] = [None] * self.world
+        dist.all_gather_object(digests, self.weights_digest())
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"data-parallel replicas differ after iteration {self.iteration}: {digests}")
+        self.log(f"replicas identical on {self.world} ranks: weights sha256 {digests[0][:16]}")
 
     def _sync_stop(self) -> bool:
         if self.world == 1:
