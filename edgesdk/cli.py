@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from edgesdk.errors import EdgeSDKError
 
@@ -53,6 +54,125 @@ def _eval_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+def expand_inputs(items: List[str]) -> Tuple[List[Path], List[str]]:
+    """Files, folders (their images) and glob patterns -> (image paths, problems)."""
+    import glob
+
+    paths: List[Path] = []
+    problems: List[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            if not found:
+                problems.append(f"{item}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            paths += found
+        elif p.exists():
+            paths.append(p)
+        elif any(c in item for c in "*?["):
+            found = sorted(Path(q) for q in glob.glob(item) if Path(q).is_file())
+            if not found:
+                problems.append(f"{item}: pattern matches no file")
+            paths += found
+        else:
+            problems.append(f"{item}: no such file")
+    return paths, problems
+
+
+def _detect_command(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from edgesdk.runtime import load
+
+    paths, problems = expand_inputs(args.inputs)
+    for msg in problems:
+        print(f"edgesdk detect: error: {msg}", file=sys.stderr)
+    if not paths:
+        return EXIT_BAD_INPUT
+    threshold = args.threshold if args.threshold == "auto" else float(args.threshold)
+    detector = load(args.model, threads=args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    used: Dict[str, int] = {}
+    failed = len(problems)
+    infer_ms: List[float] = []
+    bar = tqdm(paths, desc="detect", unit="img", disable=args.quiet or len(paths) < 2 or not sys.stderr.isatty())
+    for path in bar:
+        try:
+            em = detector.detect(path, nms=args.nms, thin=args.thin, threshold=threshold)
+        except (EdgeSDKError, ValueError) as exc:
+            failed += 1
+            bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
+            continue
+        # Two inputs with one stem (a/x.jpg, b/x.png) must not overwrite each other.
+        stem = path.stem
+        used[stem] = used.get(stem, 0) + 1
+        if used[stem] > 1:
+            stem = f"{stem}-{used[stem]}"
+        if args.format == "png":
+            cv2.imwrite(str(out / f"{stem}_edges.png"), em.edges.astype(np.uint8) * 255)
+            cv2.imwrite(str(out / f"{stem}_prob.png"), np.round(em.probability * 255).astype(np.uint8))
+        else:
+            np.save(out / f"{stem}_edges.npy", em.edges)
+            np.save(out / f"{stem}_prob.npy", em.probability)
+        infer_ms.append(em.timings["inference"] * 1e3)
+        if not args.quiet and len(paths) <= 10:
+            h, w = em.edges.shape
+            t = em.timings
+            print(f"{path}: {w}x{h}, {int(em.edges.sum())} edge pixels at threshold {em.threshold:.3f}; "
+                  f"inference {t['inference'] * 1e3:.0f} ms, nms {t['nms'] * 1e3:.0f} ms, thin {t['thin'] * 1e3:.0f} ms"
+                  + (f", {em.tiles} tiles" if em.tiles > 1 else ""))
+    done = len(infer_ms)
+    if not args.quiet:
+        mean = f"; mean inference {sum(infer_ms) / done:.0f} ms" if done else ""
+        print(f"{done} of {done + failed} images -> {out} (model {detector.info.name}, {detector.backend.name}){mean}")
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _models_command(args: argparse.Namespace) -> int:
+    from edgesdk.runtime import list_models
+    from edgesdk.runtime.metadata import default_model_name
+
+    rows = list_models([Path(d) for d in args.dir])
+    default = default_model_name()
+    if args.json:
+        print(json.dumps([{**info.as_dict(), "path": str(path)} for info, path in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no models found")
+        return EXIT_OK
+    for info, path in rows:
+        test = info.metrics.get("bsds500_test", {})
+        score = f"test ODS {test['ods']:.4f} OIS {test['ois']:.4f} AP {test['ap']:.4f}" if test else "not evaluated"
+        size = path.stat().st_size / 1e6 if path.is_file() else float("nan")
+        mark = " (default)" if info.name == default else ""
+        buckets = ", ".join(f"{b.height}x{b.width}" for b in info.buckets) or f"any (multiple of {info.multiple})"
+        print(f"{info.name}{mark}: {info.backend} {info.precision}, {size:.2f} MB, {score}, threshold {info.threshold:.3f}")
+        print(f"    {path}; sizes {buckets}")
+    return EXIT_OK
+
+
+def _benchmark_command(args: argparse.Namespace) -> int:
+    from edgesdk.runtime import bench, list_models
+
+    models = args.model or [info.name for info, _ in list_models()]
+    rows = bench.run_all(models, args.size, args.runs, args.warmup, args.threads)
+    report = {"machine": bench.machine(), "threads": args.threads, "rows": rows}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        m = report["machine"]
+        print(f"{m['cpu']} ({m['arch']}, {m['cores']} cores), threads {args.threads or 'default'}, "
+              f"median of {args.runs} runs after {args.warmup} warm-up; each row a fresh process")
+        print(bench.table(rows))
+    return EXIT_BAD_INPUT if any("error" in r for r in rows) else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgesdk", description="Edge detection SDK: evaluation and deployment tools.")
     from edgesdk import __version__
@@ -97,6 +217,34 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print summary.json instead of the table")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(run=_eval_command)
+
+    de = sub.add_parser("detect", help="detect edges in images (files, folders, globs)",
+                        description="Writes <name>_edges.png (thin binary edges) and <name>_prob.png (probability) "
+                                    "for every input; a bad input is reported and skipped, the exit code says so.")
+    de.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    de.add_argument("-o", "--out", default="edges", help="output folder (default: %(default)s)")
+    de.add_argument("--model", default="default", help="bundled model name or a .tflite/.ts path (default: %(default)s)")
+    de.add_argument("--format", choices=("png", "npy"), default="png")
+    de.add_argument("--thin", action=argparse.BooleanOptionalAction, default=True, help="thin edges (default: on)")
+    de.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="edge NMS (default: on)")
+    de.add_argument("--threshold", default="auto", help="'auto' (the model's ODS threshold) or a number in (0, 1]")
+    de.add_argument("--threads", type=int, default=0, help="inference threads (default: the backend's)")
+    de.add_argument("--quiet", action="store_true")
+    de.set_defaults(run=_detect_command)
+
+    mo = sub.add_parser("models", help="list bundled and local models with their measured numbers")
+    mo.add_argument("--dir", action="append", default=[], help="also list the models in this folder")
+    mo.add_argument("--json", action="store_true")
+    mo.set_defaults(run=_models_command)
+
+    be = sub.add_parser("benchmark", help="per-stage latency and peak memory of models on this device")
+    be.add_argument("--model", action="append", help="model name or path (repeatable; default: every bundled model)")
+    be.add_argument("--size", type=int, nargs="+", default=[512, 1000], help="square sizes (default: 512 1000)")
+    be.add_argument("--runs", type=int, default=10)
+    be.add_argument("--warmup", type=int, default=2)
+    be.add_argument("--threads", type=int, default=0)
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(run=_benchmark_command)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Turn a trained edge model into files the runtime runs: int8/fp32 TFLite (LiteRT), TorchScript."""

@@ -1,0 +1,162 @@
+"""python -m convert export: checkpoint -> int8/fp32 TFLite + TorchScript, each with metadata and a parity report.
+
+    python -m convert export --ckpt runs/model-hinton/model.pt --name model-hinton --out edgesdk/models
+
+For every file written: the sidecar JSON the runtime reads (normalisation,
+buckets, NMS, the ODS threshold measured on BSDS500 val through the runtime,
+test ODS/OIS/AP through the runtime, sha256), and one parity report (JSON +
+Markdown) comparing every format with the eager fp32 model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+FORMATS = ("int8", "fp32", "torchscript")
+
+
+def cmd_export(args) -> int:
+    import cv2
+    import torch
+
+    from convert.calibration import calibration_batches, parse_sizes
+    from convert.parity import agreement, ground_truth, runtime_predictions, scores
+    from convert.tflite import bucket_name, export_tflite
+    from convert.torchscript import export_torchscript
+    from edgesdk.eval import Protocol, evaluate
+    from edgesdk.runtime import load
+    from edgesdk.runtime.metadata import Bucket, InputNorm, ModelInfo, sha256_file
+    from training.checkpoint import git_commit, load_model
+    from training.data import list_split
+    from training.evaluate import predict
+    from training.paths import bsds500_dir
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    formats = [f.strip() for f in args.formats.split(",")]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise SystemExit(f"unknown formats {bad} (choose from {FORMATS})")
+    root = Path(args.data or bsds500_dir())
+    doc = torch.load(args.ckpt, map_location="cpu", weights_only=True)
+    model = load_model(args.ckpt).eval()
+    spec = type(model).INPUT
+    sizes = parse_sizes(args.buckets)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    protocol = Protocol(thresholds=args.thresholds)
+    progress = sys.stderr.isatty()
+    training = {"checkpoint": str(args.ckpt), "config": (doc.get("config") or {}).get("source"),
+                "run": ((doc.get("config") or {}).get("run") or {}).get("name"), "iterations": doc.get("iterations"),
+                "data": "BSDS500 train+val", "commit": git_commit()}
+
+    # The eager fp32 reference, on the same test images the exports are scored on.
+    test_items = list_split(root, ["test"])[: args.test_limit or None]
+    started = time.perf_counter()
+    eager = {n: predict(model, cv2.imread(str(img), cv2.IMREAD_COLOR)) for n, img, _ in test_items}
+    eager_s = time.perf_counter() - started
+    gts_test = ground_truth(root, "test", eager)
+    eager_res = evaluate(eager, gts_test, protocol, progress=progress)
+    report = {"model": args.name, "eager_fp32": {**scores(eager_res), "seconds": round(eager_s, 1)}, "exports": {}}
+    print(f"eager fp32: test ODS {eager_res.ods_f:.4f} OIS {eager_res.ois_f:.4f} AP {eager_res.ap:.4f}")
+
+    for fmt in formats:
+        stem = f"{args.name}-{fmt}"
+        if fmt == "torchscript":
+            path = export_torchscript(model, out / f"{stem}.ts")
+            backend, precision, buckets = "torchscript", "fp32", ()
+        else:
+            calib = calibration_batches(spec, root, sizes, count=args.calib) if fmt == "int8" else ()
+            path = export_tflite(model, out / f"{stem}.tflite", sizes, int8=fmt == "int8", calibration=calib)
+            backend, precision = "litert", fmt
+            buckets = tuple(Bucket(bucket_name(s), s[0], s[1]) for s in sizes)
+        info = ModelInfo(name=stem, file=path.name, sha256=sha256_file(path), backend=backend, precision=precision,
+                         input=InputNorm(spec.channel_order, tuple(spec.mean), tuple(spec.std)), buckets=buckets,
+                         hysteresis_low=args.hysteresis_low, training=training)
+        sidecar = info.write(path.with_suffix(".json"))
+        detector = load(sidecar, threads=args.threads)
+        # The operating threshold comes from val, never from test.
+        val = runtime_predictions(detector, root, "val", args.val_limit, progress)
+        val_res = evaluate(val, ground_truth(root, "val", val), protocol, progress=progress)
+        started = time.perf_counter()
+        test = runtime_predictions(detector, root, "test", args.test_limit, progress)
+        runtime_s = time.perf_counter() - started
+        test_res = evaluate(test, gts_test, protocol, progress=progress)
+        agree = agreement({n: test[n] for n in list(test)[: args.parity_images]}, eager, detector, val_res.ods_t)
+        metrics = {"bsds500_val": scores(val_res), "bsds500_test": scores(test_res),
+                   "evaluated_through": f"edgesdk runtime ({detector.backend.name})"}
+        info = dataclasses.replace(info, threshold=round(val_res.ods_t, 4), metrics=metrics)
+        info.write(sidecar)
+        entry = {"file": path.name, "bytes": path.stat().st_size, "sha256": info.sha256, **metrics,
+                 "ods_drop_vs_eager": round(eager_res.ods_f - test_res.ods_f, 4), "parity": agree.as_dict(),
+                 "runtime_seconds_test": round(runtime_s, 1)}
+        report["exports"][fmt] = entry
+        print(f"{fmt}: {path.name} {entry['bytes'] / 1e6:.2f} MB; test ODS {test_res.ods_f:.4f} (eager {eager_res.ods_f:.4f}, "
+              f"drop {entry['ods_drop_vs_eager']:+.4f}); val threshold {val_res.ods_t:.3f}; max|diff| {agree.max_abs:.4f} "
+              f"mean {agree.mean_abs:.5f}; edge IoU {agree.edge_agreement:.4f}")
+    report_path = Path(args.report or out / f"{args.name}.parity.json")
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    report_path.with_suffix(".md").write_text(parity_markdown(report, protocol))
+    print(f"parity report: {report_path} (+ .md)")
+    return 0
+
+
+def parity_markdown(report: dict, protocol) -> str:
+    e = report["eager_fp32"]
+    lines = [
+        f"# Parity report: {report['model']}",
+        "",
+        "Every export is run by `edgesdk.runtime` (LiteRT for .tflite, TorchScript for .ts) on the BSDS500 test",
+        f"images and scored by `edgesdk.eval` (NMS r/s/m 2/5/1.01, {protocol.thresholds} thresholds, maxDist "
+        f"{protocol.max_dist}, thinning). The threshold in each sidecar is the ODS threshold on BSDS500 val.",
+        "",
+        f"Eager fp32 (torch): ODS {e['ods']:.4f}, OIS {e['ois']:.4f}, AP {e['ap']:.4f} ({e['images']} test images).",
+        "",
+        "| file | MB | test ODS | OIS | AP | ODS drop vs eager | max abs diff | mean abs diff | edge IoU | val threshold |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for fmt, x in report["exports"].items():
+        t, p = x["bsds500_test"], x["parity"]
+        lines.append(
+            f"| {x['file']} | {x['bytes'] / 1e6:.2f} | {t['ods']:.4f} | {t['ois']:.4f} | {t['ap']:.4f} | "
+            f"{x['ods_drop_vs_eager']:+.4f} | {p['max_abs_diff']:.4f} | {p['mean_abs_diff']:.5f} | {p['edge_iou']:.4f} | "
+            f"{x['bsds500_val']['ods_threshold']:.3f} |"
+        )
+    lines += ["", "Edge IoU: |A and B| / |A or B| of the thinned binary edge maps (NMS, val threshold) of the export and the",
+              f"eager model over the first {next(iter(report['exports'].values()))['parity']['images']} test images.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m convert", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("export", help="export a checkpoint and measure each file through the runtime")
+    e.add_argument("--ckpt", type=Path, required=True, help="a model.pt written by python -m training")
+    e.add_argument("--name", required=True)
+    e.add_argument("--out", type=Path, default=Path("exports"))
+    e.add_argument("--formats", default=",".join(FORMATS), help="comma-separated: int8, fp32, torchscript")
+    e.add_argument("--buckets", default="352x512,512x352,480x640,640x480,1024x1024",
+                   help="TFLite signature sizes HxW (default: %(default)s)")
+    e.add_argument("--calib", type=int, default=32, help="calibration images from BSDS500 train")
+    e.add_argument("--data", type=Path, help="BSDS500 folder (default: ../shared/data/BSDS500)")
+    e.add_argument("--thresholds", type=int, default=99)
+    e.add_argument("--val-limit", type=int, default=0)
+    e.add_argument("--test-limit", type=int, default=0)
+    e.add_argument("--parity-images", type=int, default=20)
+    e.add_argument("--hysteresis-low", type=float, default=1.0,
+                   help="low hysteresis threshold as a fraction of the high one (1.0: plain threshold)")
+    e.add_argument("--threads", type=int, default=0)
+    e.add_argument("--report", type=Path)
+    e.set_defaults(run=cmd_export)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Calibration inputs for post-training quantisation: real BSDS500 training images, as the runtime feeds them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+
+from edgesdk.runtime.geometry import pad_to
+from training.data import list_split, to_input
+from training.models.interface import InputSpec
+
+
+def calibration_batches(
+    spec: InputSpec, root: Path, sizes: Sequence[Tuple[int, int]], count: int = 32, seed: int = 0
+) -> Iterator[torch.Tensor]:
+    """``count`` train images, each padded (reflection) to one of ``sizes`` in turn, as (1, H, W, 3) tensors.
+
+    Padding by reflection is what the runtime does, so the activation ranges
+    seen here are those met at inference.
+    """
+    items = list_split(Path(root), ["train"])
+    order = np.random.default_rng(seed).permutation(len(items))[:count]
+    for k, i in enumerate(order):
+        bgr = cv2.imread(str(items[i][1]), cv2.IMREAD_COLOR)
+        size = sizes[k % len(sizes)]
+        if bgr.shape[0] > size[0] or bgr.shape[1] > size[1]:
+            bgr = np.ascontiguousarray(np.rot90(bgr)) if bgr.shape[1] <= size[0] else bgr
+            bgr = bgr[: size[0], : size[1]]
+        x = to_input(bgr, spec).transpose(1, 2, 0)  # HWC
+        yield torch.from_numpy(np.ascontiguousarray(pad_to(x, size)))[None]
+
+
+def parse_sizes(text: str) -> List[Tuple[int, int]]:
+    """"352x512,512x352" -> [(352, 512), (512, 352)] (height x width)."""
+    out = []
+    for part in text.split(","):
+        h, _, w = part.strip().lower().partition("x")
+        out.append((int(h), int(w)))
+    return out

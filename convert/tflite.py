@@ -1,0 +1,76 @@
+"""TFLite export through litert-torch: fp32, or static int8 by PT2E with the XNNPACK-style quantizer.
+
+A litert-torch TFLite keeps every internal shape fixed (the bilinear
+upsampling's target size is baked in; after ``resize_tensor_input`` it silently
+returns the old size), so one file holds one signature per size bucket; the
+signatures share the weights.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterable, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from convert.deploy import DeployModel
+
+
+def bucket_name(size: Tuple[int, int]) -> str:
+    return f"s{size[0]}x{size[1]}"
+
+
+def quantize_pt2e(deploy: DeployModel, calibration: Iterable[torch.Tensor], example: torch.Tensor):
+    """Static int8 PTQ: torch.export (strict, dynamic H/W) -> prepare_pt2e -> calibrate -> convert_pt2e.
+
+    Per-channel symmetric int8 weights, per-tensor int8 activations (the
+    TFLite/XNNPACK scheme). ``strict=True``: a non-strict export leaves residual
+    adds unquantized. H and W are dynamic multiples of 32 so one calibrated
+    graph serves every bucket.
+    """
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    h, w = torch.export.Dim("h", min=1, max=128), torch.export.Dim("w", min=1, max=128)
+    graph = torch.export.export(deploy, (example,), dynamic_shapes=({1: 32 * h, 2: 32 * w},), strict=True).module()
+    prepared = move_exported_model_to_eval(prepare_pt2e(graph, quantizer))
+    with torch.no_grad():
+        for x in calibration:
+            prepared(x)
+    return move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False)), quantizer
+
+
+def export_tflite(
+    model: nn.Module,
+    out: Path,
+    sizes: Sequence[Tuple[int, int]],
+    int8: bool,
+    calibration: Iterable[torch.Tensor] = (),
+    log=print,
+) -> Path:
+    """Write a multi-signature .tflite (one signature per (H, W) in ``sizes``)."""
+    import litert_torch
+    from litert_torch.quantize.quant_config import QuantConfig
+
+    deploy = DeployModel(model).eval()
+    example = torch.zeros(1, *sizes[0], 3)
+    quant_config = None
+    module: nn.Module = deploy
+    started = time.perf_counter()
+    if int8:
+        module, quantizer = quantize_pt2e(deploy, calibration, example)
+        quant_config = QuantConfig(pt2e_quantizer=quantizer)
+        log(f"quantized (PT2E, int8 per-channel) in {time.perf_counter() - started:.0f} s")
+    converter = litert_torch.Converter()
+    for size in sizes:
+        converter.signature(bucket_name(size), module, (torch.zeros(1, *size, 3),))
+    edge = converter.convert(quant_config=quant_config, strict_export=True if not int8 else False)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    edge.export(str(out))
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(sizes)} signatures) in {time.perf_counter() - started:.0f} s")
+    return out

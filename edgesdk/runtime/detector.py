@@ -1,0 +1,205 @@
+"""``edgesdk.load(model) -> Detector``; ``Detector.detect(image) -> EdgeMap``.
+
+The path of one image: read -> normalise -> (bucket pad | tiles) -> backend ->
+crop -> NMS -> threshold (hysteresis) -> thinning, each stage timed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+import numpy as np
+
+from edgesdk import postprocess
+from edgesdk.errors import InputError
+from edgesdk.runtime.backends import Backend, open_backend
+from edgesdk.runtime.geometry import choose_bucket, pad_to, plan_tiles, round_up
+from edgesdk.runtime.image import ImageLike, read_image
+from edgesdk.runtime.metadata import ModelInfo, bundled_dir, default_model_name, read_model_info
+
+DEFAULT_MODEL = "default"
+# Images above this many pixels are refused unless the caller raises the limit:
+# tiling keeps memory bounded, but time grows with the area.
+MAX_PIXELS = 64_000_000
+
+
+@dataclass
+class EdgeMap:
+    """The result of one detection.
+
+    Attributes
+    ----------
+    probability : (H, W) float32
+        The model's edge probability, at the input's size.
+    nms : (H, W) float32 or None
+        ``probability`` after edge NMS (None if NMS was off).
+    edges : (H, W) bool
+        Binary edges: hysteresis threshold of the NMS map (or of the
+        probability), thinned unless thinning was off.
+    threshold : float
+        The (high) threshold used.
+    timings : dict
+        Seconds per stage: read, preprocess, inference, nms, threshold, thin.
+    tiles : int
+        Number of model runs (1 unless the image was tiled).
+    source : str
+        The file name, or a description of the array.
+    """
+
+    probability: np.ndarray
+    nms: Optional[np.ndarray]
+    edges: np.ndarray
+    threshold: float
+    timings: Dict[str, float] = field(default_factory=dict)
+    tiles: int = 1
+    source: str = ""
+
+
+def resolve_model(model: Union[str, Path]) -> Path:
+    """A model name (bundled) or a path to a model file or its sidecar -> the sidecar path."""
+    if str(model) == DEFAULT_MODEL:
+        name = default_model_name()
+        if name is None:
+            raise InputError(f"no default model bundled ({bundled_dir() / 'DEFAULT'} is missing)")
+        model = name
+    p = Path(model)
+    if p.suffix not in (".json", ".tflite", ".ts", ".pt") and not p.exists():
+        p = bundled_dir() / f"{model}.json"
+    if p.suffix != ".json":
+        p = p.with_suffix(".json")
+    if not p.is_file():
+        raise InputError(f"{model}: no such model (a bundled name, or a .tflite/.ts file with its .json sidecar)")
+    return p
+
+
+class Detector:
+    """A loaded edge model: preprocessing, inference and post-processing as its metadata says."""
+
+    def __init__(self, info: ModelInfo, backend: Backend, path: Path):
+        self.info, self.backend, self.path = info, backend, path
+        self.buckets = [(b.height, b.width) for b in info.buckets]
+        norm = info.input
+        self._mean = np.array(norm.mean, np.float32)
+        self._inv_std = 1.0 / np.array(norm.std, np.float32)
+
+    # -- stages ----------------------------------------------------------------
+    def preprocess(self, pixels: np.ndarray, order: str) -> np.ndarray:
+        """(H, W, 3) uint8 in ``order`` -> normalised float32 in the model's channel order."""
+        if order != self.info.input.channel_order:
+            pixels = pixels[:, :, ::-1]
+        return (pixels.astype(np.float32) - self._mean) * self._inv_std
+
+    def _run_padded(self, x: np.ndarray, size, bucket: Optional[str]) -> np.ndarray:
+        h, w = x.shape[:2]
+        return self.backend.run(pad_to(x, size), bucket)[:h, :w]
+
+    def infer(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Probability map of a normalised image of any size; returns (map, model runs)."""
+        h, w = x.shape[:2]
+        if self.buckets:
+            i = choose_bucket(h, w, self.buckets)
+            if i is not None:
+                return self._run_padded(x, self.buckets[i], self.info.buckets[i].name), 1
+            i = max(range(len(self.buckets)), key=lambda k: self.buckets[k][0] * self.buckets[k][1])
+            tile, name = self.buckets[i], self.info.buckets[i].name
+        else:
+            m = self.info.multiple
+            if max(h, w) <= self.info.max_tile:
+                return self._run_padded(x, (round_up(h, m), round_up(w, m)), None), 1
+            tile, name = (self.info.max_tile, self.info.max_tile), None
+        # Larger than any bucket: overlapping tiles; a 64-pixel margin (two strides
+        # of 32; less for small tiles) is discarded so every kept pixel saw context.
+        out = np.empty((h, w), np.float32)
+        tiles = plan_tiles(h, w, tile, margin=min(64, min(tile) // 4))
+        for t in tiles:
+            ys0, ys1, xs0, xs1 = t.src
+            yk0, yk1, xk0, xk1 = t.keep
+            part = self._run_padded(x[ys0:ys1, xs0:xs1], tile, name)
+            out[yk0:yk1, xk0:xk1] = part[yk0 - ys0 : yk1 - ys0, xk0 - xs0 : xk1 - xs0]
+        return out, len(tiles)
+
+    def resolve_threshold(self, threshold: Union[str, float]) -> float:
+        if isinstance(threshold, str):
+            if threshold != "auto":
+                raise InputError(f"threshold must be 'auto' or a number in (0, 1], got {threshold!r}")
+            return float(self.info.threshold)
+        t = float(threshold)
+        if not 0.0 < t <= 1.0:
+            raise InputError(f"threshold must be in (0, 1], got {t}")
+        return t
+
+    # -- the API ---------------------------------------------------------------
+    def detect(
+        self,
+        image: ImageLike,
+        *,
+        nms: bool = True,
+        thin: bool = True,
+        threshold: Union[str, float] = "auto",
+        color: str = "RGB",
+        max_pixels: int = MAX_PIXELS,
+    ) -> EdgeMap:
+        """Detect edges in one image.
+
+        Parameters
+        ----------
+        image : path or ndarray
+            A file, or an (H, W), (H, W, 3) or (H, W, 4) array (uint8, uint16 or float in [0, 1]).
+        nms : bool
+            Apply edge NMS (the model's parameters) before thresholding.
+        thin : bool
+            Thin the binary edges to one pixel (MATLAB ``bwmorph(.., 'thin', Inf)``).
+        threshold : "auto" or float
+            High threshold; "auto" is the model's ODS operating point.
+        color : {"RGB", "BGR"}
+            Channel order of an array argument.
+        max_pixels : int
+            Larger images are refused (raise it to process them, tile by tile).
+
+        Returns
+        -------
+        EdgeMap
+        """
+        timings: Dict[str, float] = {}
+        t0 = time.perf_counter()
+        t = self.resolve_threshold(threshold)
+        pixels, order, where = read_image(image, color)
+        h, w = pixels.shape[:2]
+        if h * w > max_pixels:
+            raise InputError(f"{where}: {w}x{h} is above max_pixels={max_pixels}; raise the limit to process it in tiles")
+        t1 = time.perf_counter()
+        x = self.preprocess(pixels, order)
+        t2 = time.perf_counter()
+        prob, runs = self.infer(x)
+        t3 = time.perf_counter()
+        suppressed = postprocess.nms(prob, self.info.nms) if nms else None
+        t4 = time.perf_counter()
+        strength = suppressed if suppressed is not None else prob
+        edges = postprocess.hysteresis(strength, t * self.info.hysteresis_low, t)
+        t5 = time.perf_counter()
+        if thin:
+            edges = postprocess.thin(edges)
+        t6 = time.perf_counter()
+        timings = {"read": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "nms": t4 - t3,
+                   "threshold": t5 - t4, "thin": t6 - t5}
+        return EdgeMap(prob, suppressed, edges, t, timings, runs, where)
+
+
+def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0) -> Detector:
+    """Load a model: ``"default"``, a bundled name, or a path to a .tflite/.ts file (with its .json sidecar).
+
+    The file's checksum is verified against its metadata.
+
+    Parameters
+    ----------
+    model : str or Path
+        Which model.
+    threads : int
+        Inference threads (0: the backend's default).
+    """
+    sidecar = resolve_model(model)
+    info, path = read_model_info(sidecar, verify=True)
+    return Detector(info, open_backend(path, info, threads), path)

@@ -1,0 +1,72 @@
+"""Reading any image a user may hand over into one form: (H, W, 3) uint8 in a known channel order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from edgesdk.errors import InputError
+
+ImageLike = Union[str, Path, np.ndarray]
+
+
+def to_uint8(a: np.ndarray, where: str) -> np.ndarray:
+    """8-bit version of an 8/16-bit or [0, 1] float image."""
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.uint16:
+        return (a.astype(np.uint32) * 255 + 32767) // 65535  # exact rounding of a * 255 / 65535
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise InputError(f"{where}: image contains NaN or infinite values")
+        if a.min() < 0 or a.max() > 1:
+            raise InputError(f"{where}: float images must be in [0, 1], got [{a.min():.3g}, {a.max():.3g}]")
+        return np.round(a * 255)
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    raise InputError(f"{where}: unsupported image dtype {a.dtype} (uint8, uint16, float in [0, 1], bool)")
+
+
+def to_three_channels(a: np.ndarray, where: str) -> np.ndarray:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) -> (H, W, 3); alpha is dropped."""
+    if a.ndim == 2:
+        return np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim == 3 and a.shape[2] in (1, 3, 4):
+        if a.shape[2] == 1:
+            return np.repeat(a, 3, axis=2)
+        return a[:, :, :3]
+    raise InputError(f"{where}: expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {a.shape}")
+
+
+def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, str]:
+    """Load ``image`` as (H, W, 3) uint8; returns (pixels, their channel order, a name for messages).
+
+    Parameters
+    ----------
+    image : path or ndarray
+        A file OpenCV can read (8/16-bit, gray, color, alpha), or an array.
+    color : {"RGB", "BGR"}
+        Channel order of an array argument (files are always read correctly).
+    """
+    if isinstance(image, (str, Path)):
+        where = str(image)
+        if not Path(image).is_file():
+            raise InputError(f"{where}: no such file")
+        a = cv2.imread(where, cv2.IMREAD_UNCHANGED)
+        if a is None:
+            raise InputError(f"{where}: not a readable image (OpenCV could not decode it)")
+        order = "BGR"  # OpenCV's order for 3/4-channel files
+    elif isinstance(image, np.ndarray):
+        where, a = f"array{image.shape}", image
+        if color not in ("RGB", "BGR"):
+            raise InputError(f"color must be 'RGB' or 'BGR', got {color!r}")
+        order = color
+    else:
+        raise InputError(f"expected a path or a numpy array, got {type(image).__name__}")
+    if a.size == 0 or min(a.shape[:2]) < 1:
+        raise InputError(f"{where}: empty image (shape {a.shape})")
+    a = to_three_channels(to_uint8(a, where), where).astype(np.uint8, copy=False)
+    return np.ascontiguousarray(a), order, where

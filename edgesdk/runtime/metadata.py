@@ -1,0 +1,185 @@
+"""A model file's metadata: the JSON sidecar that tells the runtime everything that differs between models.
+
+``model.tflite`` (or ``model.ts``) sits beside ``model.json``. The runtime never
+special-cases a model: normalisation, the size buckets, the output activation,
+the operating threshold and the NMS parameters all come from here, written by
+``python -m convert``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from edgesdk.errors import InputError
+from edgesdk.postprocess import NmsParams
+
+FORMAT = "edgesdk-model/1"
+
+
+@dataclass(frozen=True)
+class InputNorm:
+    """``x = (pixel - mean) / std`` on 0..255 values, channels in ``channel_order``."""
+
+    channel_order: str = "RGB"
+    mean: Tuple[float, float, float] = (123.675, 116.28, 103.53)
+    std: Tuple[float, float, float] = (58.395, 57.12, 57.375)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One fixed input size the model file was exported for (a TFLite signature)."""
+
+    name: str
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything the runtime needs to run a model file and interpret its output.
+
+    Attributes
+    ----------
+    name : str
+        Model name (``edgesdk models`` lists it).
+    file : str
+        The model file, relative to the sidecar.
+    sha256 : str
+        Checksum of ``file``; verified at load.
+    backend : str
+        ``"litert"`` (TFLite) or ``"torchscript"``.
+    precision : str
+        ``"int8"`` or ``"fp32"``.
+    input : InputNorm
+        Normalisation of the input image.
+    buckets : list of Bucket
+        Fixed sizes (TFLite: every internal shape is baked in). Empty for a
+        backend that takes any size; then ``multiple`` is the padding rule.
+    multiple : int
+        Inputs are padded to a multiple of this (the network's total stride).
+    max_tile : int
+        Side of the tiles an image larger than every bucket is cut into
+        (any-size backends), so memory stays bounded.
+    output : str
+        What the file outputs: ``"probability"`` (sigmoid applied inside).
+    threshold : float
+        Edge threshold on the NMS map at the ODS operating point (BSDS500 val).
+    hysteresis_low : float
+        Low hysteresis threshold as a fraction of ``threshold`` (1.0: plain threshold).
+    nms : NmsParams
+        NMS parameters the model was evaluated with.
+    metrics : dict
+        Measured numbers (e.g. ``{"bsds500_test": {"ods": ..., "ois": ..., "ap": ...}}``).
+    training : dict
+        Where the weights came from (config, data, distillation).
+    """
+
+    name: str
+    file: str
+    sha256: str
+    backend: str = "litert"
+    precision: str = "fp32"
+    input: InputNorm = InputNorm()
+    buckets: Tuple[Bucket, ...] = ()
+    multiple: int = 32
+    max_tile: int = 1024
+    output: str = "probability"
+    threshold: float = 0.5
+    hysteresis_low: float = 1.0
+    nms: NmsParams = NmsParams()
+    metrics: Dict[str, Any] = field(default_factory=dict)
+    training: Dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["format"] = FORMAT
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], where: str = "metadata") -> "ModelInfo":
+        d = dict(d)
+        fmt = d.pop("format", None)
+        if fmt != FORMAT:
+            raise InputError(f"{where}: not an edgesdk model sidecar (format {fmt!r}, expected {FORMAT!r})")
+        try:
+            d["input"] = InputNorm(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.get("input", {}).items()})
+            d["buckets"] = tuple(Bucket(**b) for b in d.get("buckets", ()))
+            d["nms"] = NmsParams(**d.get("nms", {}))
+            info = cls(**d)
+        except TypeError as exc:
+            raise InputError(f"{where}: malformed model metadata ({exc})") from None
+        if info.backend not in ("litert", "torchscript"):
+            raise InputError(f"{where}: unknown backend {info.backend!r} (litert, torchscript)")
+        if info.output != "probability":
+            raise InputError(f"{where}: unsupported output {info.output!r}")
+        return info
+
+    def write(self, path: Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+        return path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sidecar_for(model_file: Path) -> Path:
+    return Path(model_file).with_suffix(".json")
+
+
+def read_model_info(path: Path, verify: bool = True) -> Tuple[ModelInfo, Path]:
+    """Read a sidecar (or the sidecar beside a model file); returns (info, model file path).
+
+    Raises
+    ------
+    InputError
+        The sidecar or model file is missing or malformed, or the checksum does not match.
+    """
+    path = Path(path)
+    sidecar = path if path.suffix == ".json" else sidecar_for(path)
+    if not sidecar.is_file():
+        raise InputError(f"{sidecar}: model metadata not found (a model file needs its .json sidecar)")
+    try:
+        doc = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{sidecar}: not valid JSON ({exc})") from None
+    info = ModelInfo.from_dict(doc, str(sidecar))
+    model_file = sidecar.parent / info.file
+    if not model_file.is_file():
+        raise InputError(f"{model_file}: model file named by {sidecar.name} is missing")
+    if verify:
+        digest = sha256_file(model_file)
+        if digest != info.sha256:
+            raise InputError(f"{model_file}: checksum mismatch (sha256 {digest[:16]}..., metadata says {info.sha256[:16]}...)")
+    return info, model_file
+
+
+def bundled_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def default_model_name() -> Optional[str]:
+    """The bundled default model: the name written in ``edgesdk/models/DEFAULT``."""
+    f = bundled_dir() / "DEFAULT"
+    return f.read_text().strip() if f.is_file() else None
+
+
+def list_models(extra_dirs: Optional[List[Path]] = None) -> List[Tuple[ModelInfo, Path]]:
+    """Bundled models, then those in ``extra_dirs``; unreadable sidecars are skipped."""
+    out = []
+    for d in [bundled_dir(), *(extra_dirs or [])]:
+        for sidecar in sorted(Path(d).glob("*.json")):
+            try:
+                out.append(read_model_info(sidecar, verify=False))
+            except InputError:
+                continue
+    return out

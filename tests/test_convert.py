@@ -1,0 +1,144 @@
+"""Export (int8 and fp32 TFLite, TorchScript) of a real student network, run back through the runtime.
+
+The network has random weights (a fresh clone has no trained checkpoint), but
+the path is the real one: PT2E quantisation calibrated on BSDS images, a
+multi-signature .tflite, the sidecar, LiteRT with int8 (de)quantisation.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="conversion needs torch (pip install -e '.[dev]')")
+pytest.importorskip("litert_torch", reason="TFLite export needs litert-torch (pip install -e '.[dev]')")
+
+from convert.calibration import calibration_batches  # noqa: E402
+from convert.deploy import DeployModel  # noqa: E402
+from convert.tflite import bucket_name, export_tflite  # noqa: E402
+from convert.torchscript import export_torchscript  # noqa: E402
+from edgesdk.errors import InputError  # noqa: E402
+from edgesdk.runtime import load  # noqa: E402
+from edgesdk.runtime.metadata import Bucket, InputNorm, ModelInfo, sha256_file  # noqa: E402
+from training.checkpoint import build_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = [(96, 128), (128, 96)]
+
+
+@pytest.fixture(scope="module")
+def student():
+    torch.manual_seed(0)
+    m = build_model({"kind": "student", "preset": "so-model"}).eval()
+    # Random BatchNorm statistics so that the network is not near-constant.
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.1, 0.1)
+                mod.running_var.uniform_(0.5, 1.5)
+    return m
+
+
+@pytest.fixture(scope="module")
+def tiny_bsds(tmp_path_factory):
+    import shutil
+
+    root = tmp_path_factory.mktemp("bsds")
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "groundTruth" / "train").mkdir(parents=True)
+    for img in (REPO / "examples" / "bsds500-sample" / "images").glob("*.jpg"):
+        shutil.copy(img, root / "images" / "train")
+        shutil.copy(REPO / "examples" / "bsds500-sample" / "groundTruth" / f"{img.stem}.mat", root / "groundTruth" / "train")
+    return root
+
+
+def _sidecar(path, backend, precision, buckets=()):
+    spec = build_model({"kind": "student", "preset": "so-model"}).INPUT
+    info = ModelInfo(name=path.stem, file=path.name, sha256=sha256_file(path), backend=backend, precision=precision,
+                     input=InputNorm(spec.channel_order, tuple(spec.mean), tuple(spec.std)), buckets=tuple(buckets))
+    return info.write(path.with_suffix(".json"))
+
+
+def _eager(student, x):
+    with torch.no_grad():
+        return DeployModel(student)(torch.from_numpy(x[None]))[0, :, :, 0].numpy()
+
+
+def _image(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 1, (h, w, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(student, tiny_bsds, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exports")
+    buckets = [Bucket(bucket_name(s), *s) for s in SIZES]
+    fp32 = export_tflite(student, out / "s-fp32.tflite", SIZES, int8=False, log=lambda m: None)
+    calib = calibration_batches(student.INPUT, tiny_bsds, SIZES, count=3)
+    int8 = export_tflite(student, out / "s-int8.tflite", SIZES, int8=True, calibration=calib, log=lambda m: None)
+    ts = export_torchscript(student, out / "s.ts")
+    return {
+        "fp32": _sidecar(fp32, "litert", "fp32", buckets),
+        "int8": _sidecar(int8, "litert", "int8", buckets),
+        "torchscript": _sidecar(ts, "torchscript", "fp32"),
+    }
+
+
+@pytest.mark.parametrize("fmt,tol_max,tol_mean", [("fp32", 1e-4, 1e-5), ("torchscript", 1e-5, 1e-6), ("int8", 0.08, 0.01)])
+def test_exports_match_the_eager_model_at_every_bucket(student, exported, fmt, tol_max, tol_mean):
+    det = load(exported[fmt])
+    for k, (h, w) in enumerate(SIZES):
+        x = _image(h, w, k)
+        name = bucket_name((h, w)) if fmt != "torchscript" else None
+        got = det.backend.run(x, name)
+        ref = _eager(student, x)
+        assert got.shape == (h, w)
+        d = np.abs(got - ref)
+        assert d.max() < tol_max and d.mean() < tol_mean, (fmt, d.max(), d.mean())
+    assert det.info.precision == ("int8" if fmt == "int8" else "fp32")
+
+
+def test_int8_file_has_int8_io_and_is_smaller(exported):
+    det = load(exported["int8"])
+    runner = det.backend._runner(bucket_name(SIZES[0]))
+    assert runner[2]["dtype"] == np.int8 and runner[4]["dtype"] == np.int8
+    fp32 = Path(load(exported["fp32"]).path)
+    assert det.path.stat().st_size < 0.5 * fp32.stat().st_size
+
+
+@pytest.mark.parametrize("fmt", ["int8", "torchscript"])
+@pytest.mark.parametrize("shape", [(5, 7, 3), (96, 128, 3), (97, 130, 3), (300, 200, 3)])
+def test_output_always_has_the_input_size(exported, fmt, shape):
+    det = load(exported[fmt])
+    img = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    em = det.detect(img)
+    assert em.probability.shape == shape[:2] and em.edges.shape == shape[:2]
+    assert em.edges.dtype == bool
+    assert 0.0 <= em.probability.min() and em.probability.max() <= 1.0
+    if fmt == "int8" and shape == (300, 200, 3):
+        assert em.tiles > 1  # larger than every bucket: tiled, not resized
+
+
+def test_torchscript_padding_is_invisible_when_the_size_is_already_a_multiple(student, exported):
+    det = load(exported["torchscript"])
+    x = _image(64, 96, 3)
+    np.testing.assert_allclose(det.infer(x)[0], _eager(student, x), atol=1e-5)
+
+
+def test_checksum_and_signature_mismatches_are_refused(exported, tmp_path):
+    import json
+    import shutil
+
+    src = Path(exported["int8"])
+    for f in (src, src.with_suffix(".tflite")):
+        shutil.copy(f, tmp_path / f.name)
+    tampered = tmp_path / src.with_suffix(".tflite").name
+    tampered.write_bytes(tampered.read_bytes() + b"\0")
+    with pytest.raises(InputError, match="checksum mismatch"):
+        load(tmp_path / src.name)
+    shutil.copy(src.with_suffix(".tflite"), tampered)
+    doc = json.loads((tmp_path / src.name).read_text())
+    doc["buckets"].append({"name": "s999x999", "height": 999, "width": 999})
+    (tmp_path / src.name).write_text(json.dumps(doc))
+    with pytest.raises(Exception, match="s999x999"):
+        load(tmp_path / src.name)

@@ -1,0 +1,47 @@
+"""Bucket choice, padding and tiling: every pixel is produced exactly once, by a tile that saw its context."""
+
+import numpy as np
+import pytest
+
+from edgesdk.runtime.geometry import choose_bucket, pad_to, plan_tiles, round_up
+
+
+def test_choose_bucket_picks_the_smallest_that_holds_the_image():
+    buckets = [(352, 512), (512, 352), (480, 640), (1024, 1024)]
+    assert choose_bucket(321, 481, buckets) == 0  # BSDS landscape
+    assert choose_bucket(481, 321, buckets) == 1  # BSDS portrait
+    assert choose_bucket(400, 600, buckets) == 2
+    assert choose_bucket(1000, 1000, buckets) == 3
+    assert choose_bucket(1025, 10, buckets) is None
+    assert round_up(321, 32) == 352 and round_up(352, 32) == 352
+
+
+@pytest.mark.parametrize("h,w,tile,margin", [(700, 900, (352, 512), 64), (1000, 1000, (256, 256), 32),
+                                              (300, 2000, (352, 512), 64), (129, 129, (128, 128), 16)])
+def test_tiles_partition_the_image_and_keep_a_margin(h, w, tile, margin):
+    count = np.zeros((h, w), np.int32)
+    for t in plan_tiles(h, w, tile, margin):
+        ys0, ys1, xs0, xs1 = t.src
+        yk0, yk1, xk0, xk1 = t.keep
+        assert ys1 - ys0 <= tile[0] and xs1 - xs0 <= tile[1]
+        assert ys0 <= yk0 < yk1 <= ys1 and xs0 <= xk0 < xk1 <= xs1
+        # A kept pixel is `margin` inside its window unless the window touches the image border.
+        assert yk0 == 0 or yk0 - ys0 >= margin
+        assert yk1 == h or ys1 - yk1 >= margin
+        assert xk0 == 0 or xk0 - xs0 >= margin
+        assert xk1 == w or xs1 - xk1 >= margin
+        count[yk0:yk1, xk0:xk1] += 1
+    assert (count == 1).all()
+
+
+def test_pad_to_reflects_and_handles_pads_larger_than_the_image():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3, 1)
+    y = pad_to(x, (5, 7))
+    assert y.shape == (5, 7, 1)
+    np.testing.assert_array_equal(y[:2, :3], x)
+    # Symmetric reflection: the row after the last repeats it, then walks back.
+    np.testing.assert_array_equal(y[2, :3, 0], x[1, :, 0])
+    np.testing.assert_array_equal(y[3, :3, 0], x[0, :, 0])
+    np.testing.assert_array_equal(y[:2, 3, 0], x[:, 2, 0])
+    with pytest.raises(ValueError):
+        pad_to(x, (1, 3))

@@ -1,0 +1,57 @@
+"""Whatever image a user hands over becomes (H, W, 3) uint8, or a clear error naming it."""
+
+import cv2
+import numpy as np
+import pytest
+
+from edgesdk.errors import InputError
+from edgesdk.runtime.image import read_image
+
+
+def test_gray_rgba_sixteen_bit_and_float_arrays():
+    g = np.array([[0, 128], [255, 7]], np.uint8)
+    px, order, _ = read_image(g)
+    assert px.shape == (2, 2, 3) and (px[..., 0] == g).all() and (px[..., 2] == g).all()
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 17
+    px, _, _ = read_image(rgba)
+    assert px.shape == (3, 4, 3) and (px[..., 0] == 200).all()
+    sixteen = np.array([[0, 65535, 257, 32896]], np.uint16)  # 257 = 1/255 of the range; 32896 = 128 * 257
+    px, _, _ = read_image(sixteen)
+    assert px[0, :, 0].tolist() == [0, 255, 1, 128]
+    px, _, _ = read_image(np.array([[0.0, 1.0, 0.5]], np.float32))
+    assert px[0, :, 0].tolist() == [0, 255, 128]
+
+
+def test_files_are_read_as_bgr_whatever_their_depth(tmp_path):
+    img = np.zeros((4, 5, 3), np.uint16)
+    img[..., 2] = 65535  # red in OpenCV's BGR
+    cv2.imwrite(str(tmp_path / "red16.png"), img)
+    px, order, where = read_image(tmp_path / "red16.png")
+    assert order == "BGR" and where.endswith("red16.png")
+    assert (px[..., 2] == 255).all() and (px[..., 0] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "arg,message",
+    [
+        (np.zeros((0, 5), np.uint8), "empty"),
+        (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.full((2, 2), np.nan, np.float32), "NaN"),
+        (np.full((2, 2), 3.0, np.float32), r"\[0, 1\]"),
+        (np.zeros((2, 2), np.int64), "dtype"),
+        (["not", "an", "image"], "path or a numpy array"),
+    ],
+)
+def test_bad_arrays_get_clear_errors(arg, message):
+    with pytest.raises(InputError, match=message):
+        read_image(arg)
+
+
+def test_missing_and_corrupt_files_are_named(tmp_path):
+    with pytest.raises(InputError, match="nothere.jpg: no such file"):
+        read_image(tmp_path / "nothere.jpg")
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    with pytest.raises(InputError, match="broken.jpg: not a readable image"):
+        read_image(bad)
