@@ -29,15 +29,26 @@ def test_wheel_contents(wheel):
     assert any(n.startswith("edgesdk/_native") and n.endswith((".so", ".pyd")) for n in names)
     for required in ("edgesdk/__init__.py", "edgesdk/_native.pyi", "edgesdk/py.typed", "edgesdk/eval/benchmark.py"):
         assert required in names
-    assert not any(n.startswith(("training/", "tests/", "csrc/")) for n in names)
+    assert not any(n.startswith(("training/", "convert/", "tests/", "csrc/")) for n in names)
+    # The bundled default model, its sidecar and the sample image travel in the wheel.
+    from edgesdk.runtime.metadata import default_model_name
+
+    name = default_model_name()
+    for required in ("edgesdk/models/DEFAULT", f"edgesdk/models/{name}.tflite", f"edgesdk/models/{name}.json",
+                     "edgesdk/models/sample.jpg", "edgesdk/runtime/detector.py"):
+        assert required in names
 
 
 def test_wheel_runs_outside_the_source_tree(wheel, tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = "import numpy as np, edgesdk.postprocess as pp; print(int(pp.thin(pp.nms(np.ones((9, 9), np.float32)) > 0).sum()))"
+    # The installed package detects edges with its bundled model (checksum verified at load).
+    code = ("import numpy as np, edgesdk, edgesdk.postprocess as pp; "
+            "assert pp.thin(pp.nms(np.ones((9, 9), np.float32)) > 0).sum() > 0; "
+            "from edgesdk.runtime.bench import sample_image; "
+            "print(int(edgesdk.load().detect(sample_image()).edges.sum()))")
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": ""}, capture_output=True, text=True
+        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "", "HOME": str(tmp_path)}, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) > 0

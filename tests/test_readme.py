@@ -21,7 +21,9 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in ci.splitlines()
 
 
-def test_main_command_uses_bundled_files():
+def test_main_command_detects_a_bundled_image_with_the_bundled_model():
     main = readme_commands()[0]
-    for path in re.findall(r"--(?:pred|gt) (\S+)", main):
-        assert (REPO / path).is_dir(), path
+    m = re.search(r"edgesdk detect (\S+)", main)
+    assert m and (REPO / m.group(1)).is_file(), main
+    assert "--model" not in main  # the default, bundled model
+    assert "torch" not in main

@@ -50,6 +50,23 @@ def architecture(model: nn.Module, kind: str) -> Dict[str, Any]:
     return {"kind": kind, "channels": [list(b) for b in model.channels] if hasattr(model, "channels") else None}
 
 
+def build_for_init(spec: Dict[str, Any], init: Optional[str]) -> nn.Module:
+    """The model a config asks for; when ``init`` is a saved model (e.g. a pruned RCF), its own architecture.
+
+    A pruned model has fewer channels than the config's ``kind`` builds by
+    default, so its recorded architecture wins.
+    """
+    if init:
+        path = Path(init)
+        if path.suffix == ".pt" and path.is_file():
+            doc = torch.load(path, map_location="cpu", weights_only=True)
+            if "arch" in doc:
+                if doc["arch"].get("kind") != spec.get("kind"):
+                    raise ValueError(f"{path}: holds a {doc['arch'].get('kind')!r} model, the config asks for {spec.get('kind')!r}")
+                return build_model(doc["arch"])
+    return build_model(spec)
+
+
 def init_weights(model: nn.Module, init: Optional[str]) -> str:
     """Initialise from a shared weights file or a saved model; returns what was loaded."""
     if not init:

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from training.checkpoint import architecture, atomic_save, build_model, git_commit, init_weights, save_model
+from training.checkpoint import architecture, atomic_save, build_for_init, git_commit, init_weights, save_model
 from training.config import TrainConfig
 from training.data import Augment, BsdsEdges
 from training.losses import KnowledgeAdaptor, deep_supervision, hinton_kd, teacher_logits
@@ -133,7 +133,7 @@ class Trainer:
             torch.set_num_threads(cfg.run.threads)
         torch.manual_seed(cfg.run.seed)
         self.use_bf16 = cfg.run.bf16 and bf16_available()
-        self.model = build_model({"kind": cfg.model.kind, "preset": cfg.model.preset})
+        self.model = build_for_init({"kind": cfg.model.kind, "preset": cfg.model.preset}, cfg.model.init)
         self.init_note = init_weights(self.model, cfg.model.init)
         self.arch = architecture(self.model, cfg.model.kind)
         self.memory_format = memory_format_for(self.model)

@@ -1,0 +1,133 @@
+"""The bundled default model through the public API and the CLI, without torch.
+
+Numbers: the bundled student must find the BSDS boundaries of the three
+bundled test images clearly better than a smoothed-Sobel baseline does, and
+close to what its metadata claims for the whole test set.
+"""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import edgesdk
+from baseline import sobel_edges
+from datasets import REPO
+from edgesdk.eval import Protocol, evaluate, read_ground_truth
+from edgesdk.runtime.metadata import default_model_name, list_models
+
+SAMPLE = REPO / "examples" / "bsds500-sample"
+IMAGES = sorted((SAMPLE / "images").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return edgesdk.load()
+
+
+def test_a_default_model_is_bundled_with_its_numbers(detector):
+    assert default_model_name() == detector.info.name
+    assert detector.info.precision == "int8" and detector.info.backend == "litert"
+    test = detector.info.metrics["bsds500_test"]
+    assert test["images"] == 200 and 0.5 < test["ods"] <= test["ois"] < 1
+    assert 0.0 < detector.info.threshold < 1.0
+    assert detector.path.stat().st_size < 8e6  # a few MB
+    assert any(info.name == detector.info.name for info, _ in list_models())
+
+
+def test_it_beats_sobel_on_the_bundled_images(detector):
+    gts = {p.stem: read_ground_truth(SAMPLE / "groundTruth" / f"{p.stem}.mat") for p in IMAGES}
+    ours = {p.stem: detector.detect(p).probability for p in IMAGES}
+    sobel = {p.stem: sobel_edges(cv2.imread(str(p), cv2.IMREAD_COLOR)) for p in IMAGES}
+    protocol = Protocol(thresholds=33)
+    r_ours, r_sobel = evaluate(ours, gts, protocol), evaluate(sobel, gts, protocol)
+    assert r_ours.ods_f > r_sobel.ods_f + 0.1, (r_ours.ods_f, r_sobel.ods_f)
+    assert r_ours.ods_f > detector.info.metrics["bsds500_test"]["ods"] - 0.1
+
+
+def test_rgb_bgr_gray_and_16_bit_inputs_agree(detector):
+    bgr = cv2.imread(str(IMAGES[0]), cv2.IMREAD_COLOR)
+    a = detector.detect(IMAGES[0]).probability
+    b = detector.detect(bgr, color="BGR").probability
+    c = detector.detect(np.ascontiguousarray(bgr[:, :, ::-1])).probability
+    d = detector.detect(bgr.astype(np.uint16) * 257, color="BGR").probability
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(a, d)
+    gray = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert gray.probability.shape == a.shape
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (17, 33), (321, 481), (481, 321), (1000, 1000), (1100, 1500)])
+def test_any_size_comes_back_at_its_size(detector, shape):
+    bgr = cv2.imread(str(IMAGES[1]), cv2.IMREAD_COLOR)
+    img = cv2.resize(bgr, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    em = detector.detect(img, color="BGR")
+    assert em.probability.shape == shape and em.edges.shape == shape
+    assert set(em.timings) == {"read", "preprocess", "inference", "nms", "threshold", "thin"}
+    if shape == (1100, 1500):
+        assert em.tiles > 1
+
+
+def test_thinned_edges_are_one_pixel_wide(detector):
+    em = detector.detect(IMAGES[2])
+    e = em.edges
+    blocks = e[:-1, :-1] & e[1:, :-1] & e[:-1, 1:] & e[1:, 1:]
+    assert e.sum() > 500 and not blocks.any()
+    thick = detector.detect(IMAGES[2], nms=False, thin=False)
+    assert thick.edges.sum() > e.sum()
+    assert detector.detect(IMAGES[2], threshold=0.99).edges.sum() < e.sum()
+
+
+def test_bad_threshold_and_oversized_images_are_refused(detector):
+    with pytest.raises(ValueError, match="threshold"):
+        detector.detect(IMAGES[0], threshold=1.5)
+    with pytest.raises(ValueError, match="max_pixels"):
+        detector.detect(np.zeros((100, 100), np.uint8), max_pixels=5000)
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "edgesdk", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_detect_writes_the_good_files_and_reports_the_bad_one(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    out = tmp_path / "out"
+    proc = _cli("detect", SAMPLE / "images", bad, tmp_path / "missing.jpg", "-o", out, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "broken.png: not a readable image" in proc.stderr and "missing.jpg: no such file" in proc.stderr
+    assert "3 of 5 images" in proc.stdout
+    for p in IMAGES:
+        edges = cv2.imread(str(out / f"{p.stem}_edges.png"), cv2.IMREAD_UNCHANGED)
+        prob = cv2.imread(str(out / f"{p.stem}_prob.png"), cv2.IMREAD_UNCHANGED)
+        assert edges.shape == prob.shape == (321, 481)
+        assert set(np.unique(edges)) == {0, 255}
+
+
+def test_cli_detect_npy_and_glob(tmp_path):
+    proc = _cli("detect", str(SAMPLE / "images" / "10*.jpg"), "-o", tmp_path, "--format", "npy", "--threshold", "0.3",
+                "--no-thin", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    e = np.load(tmp_path / "100007_edges.npy")
+    p = np.load(tmp_path / "100007_prob.npy")
+    assert e.dtype == bool and p.dtype == np.float32 and e.shape == p.shape
+
+
+def test_cli_models_lists_the_default(tmp_path):
+    proc = _cli("models", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert f"{default_model_name()} (default)" in proc.stdout and "test ODS" in proc.stdout
+
+
+def test_cli_benchmark_table_and_json(tmp_path):
+    import json
+
+    proc = _cli("benchmark", "--size", "256", "--runs", "2", "--warmup", "1", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    row = rep["rows"][0]
+    assert row["size"] == 256 and row["peak_rss_mb"] > 10 and row["inference_p50_ms"] > 0
+    assert rep["machine"]["arch"]
