@@ -26,17 +26,8 @@ def runtime_predictions(detector: Detector, root: Path, split: str, limit: int =
     """Probability maps of a BSDS500 split computed by the runtime (no NMS; the evaluator applies it)."""
     from tqdm.auto import tqdm
 
-    out = {}
-    for name, img, _ in tqdm(list_split(root, [split])[: limit or None], desc=f"runtime {split}", disable=not progress, leave=False):
-        pixels, order, where = _read(img)
-        out[name], _ = detector.infer(detector.preprocess(pixels, order))
-    return out
-
-
-def _read(path: Path):
-    from edgesdk.runtime.image import read_image
-
-    return read_image(path)
+    items = list_split(root, [split])[: limit or None]
+    return {name: detector.probability(img) for name, img, _ in tqdm(items, desc=f"runtime {split}", disable=not progress, leave=False)}
 
 
 def ground_truth(root: Path, split: str, names) -> Dict[str, List[np.ndarray]]:

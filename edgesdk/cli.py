@@ -25,15 +25,25 @@ def _eval_command(args: argparse.Namespace) -> int:
         thin=args.thin,
         nms=NmsParams(r=args.nms_r, s=args.nms_s, m=args.nms_m) if args.nms else None,
     )
-    out_dir = Path(args.out) if args.out else Path(str(Path(args.pred).resolve()) + "-eval")
+    if (args.pred is None) == (args.model is None):
+        raise EdgeSDKError("give either --pred DIR (saved predictions) or --model NAME|PATH with --images DIR")
+    progress = not args.quiet and sys.stderr.isatty()
     started = time.perf_counter()
+    if args.model is not None:
+        if args.images is None:
+            raise EdgeSDKError("--model needs --images DIR (the images whose ground truth --gt holds)")
+        out_dir = Path(args.out) if args.out else Path("eval-" + Path(str(args.model)).stem)
+        pred_dir = _predict_dir(args.model, args.images, out_dir / "predictions", args.threads, progress)
+    else:
+        pred_dir = args.pred
+        out_dir = Path(args.out) if args.out else Path(str(Path(args.pred).resolve()) + "-eval")
     result = evaluate_dir(
-        args.pred,
+        pred_dir,
         args.gt,
         protocol,
         workers=args.workers,
         out_dir=out_dir,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=progress,
         plot=not args.no_plot,
         log=lambda msg: print(msg, file=sys.stderr),
     )
@@ -173,6 +183,25 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if any("error" in r for r in rows) else EXIT_OK
 
 
+def _predict_dir(model: str, images: str, out: Path, threads: int, progress: bool) -> Path:
+    """Run a model over a folder of images into ``out`` as 16-bit probability PNGs."""
+    import cv2
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from edgesdk.runtime import load
+
+    detector = load(model, threads=threads)
+    paths, problems = expand_inputs([images])
+    if problems:
+        raise EdgeSDKError("; ".join(problems))
+    out.mkdir(parents=True, exist_ok=True)
+    for p in tqdm(paths, desc=f"detect ({detector.info.name})", disable=not progress):
+        prob = detector.probability(p)
+        cv2.imwrite(str(out / f"{p.stem}.png"), np.round(prob * 65535).astype(np.uint16))
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgesdk", description="Edge detection SDK: evaluation and deployment tools.")
     from edgesdk import __version__
@@ -193,9 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
             "eval_bdry.txt, eval_bdry_img.txt, eval_bdry_thr.txt, summary.json and pr_curve.png."
         ),
     )
-    ev.add_argument("--pred", required=True, help="folder of predictions (PNG 8/16-bit, .npy, .mat), named like the GT")
+    ev.add_argument("--pred", help="folder of predictions (PNG 8/16-bit, .npy, .mat), named like the GT")
+    ev.add_argument("--model", help="instead of --pred: run this model (name or path) over --images first")
+    ev.add_argument("--images", help="with --model: the folder of images")
+    ev.add_argument("--threads", type=int, default=0, help="with --model: inference threads")
     ev.add_argument("--gt", required=True, help="folder of ground truth (BSDS .mat, or binary PNG)")
-    ev.add_argument("--out", help="output folder (default: <pred>-eval)")
+    ev.add_argument("--out", help="output folder (default: <pred>-eval, or eval-<model>)")
     ev.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="apply edge NMS first (default: on)")
     ev.add_argument("--nms-r", type=int, default=nms.r, help="NMS suppression radius (default: %(default)s)")
     ev.add_argument("--nms-s", type=int, default=nms.s, help="NMS border band (default: %(default)s)")

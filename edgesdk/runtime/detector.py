@@ -132,6 +132,11 @@ class Detector:
         return t
 
     # -- the API ---------------------------------------------------------------
+    def probability(self, image: ImageLike, *, color: str = "RGB") -> np.ndarray:
+        """The (H, W) float32 edge probability alone (what the benchmark scores; it applies NMS itself)."""
+        pixels, order, _ = read_image(image, color)
+        return self.infer(self.preprocess(pixels, order))[0]
+
     def detect(
         self,
         image: ImageLike,
