@@ -7,17 +7,14 @@ produced it.
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping
 
-import cv2
 import numpy as np
 
 from edgesdk import postprocess
-from edgesdk.eval import Protocol, Result, evaluate, read_ground_truth
+from edgesdk.eval import Result, read_ground_truth
 from edgesdk.runtime import Detector
 from training.data import list_split
 

@@ -34,7 +34,6 @@ def _parse_set(items):
 
 
 def cmd_train(args) -> int:
-    from training.checkpoint import git_commit
     from training.config import load_config
     from training.evaluate import evaluate_split
     from training.results import append_row
@@ -59,7 +58,7 @@ def cmd_train(args) -> int:
     n = len(res.images)
     print(f"{cfg.eval.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} ({n} images)")
     trainer.log(f"eval {cfg.eval.split} ({n} images): ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f}")
-    append_row(cfg.run.name, Path(cfg.source).name if cfg.source else "-", git_commit(), trainer.iteration,
+    append_row(cfg.run.name, Path(cfg.source).name if cfg.source else "-", trainer.commit, trainer.iteration,
                trainer.wall_s, cfg.eval.split, n, res.ods_f, res.ois_f, res.ap, notes=args.notes or "", path=args.results)
     return 0
 
@@ -117,7 +116,7 @@ def cmd_evaluate(args) -> int:
     if args.record:
         cfg = doc.get("config", {}) or {}
         run = cfg.get("run", {}).get("name", Path(args.ckpt).parent.name)
-        append_row(run, Path(cfg.get("source") or "-").name, git_commit(), int(doc.get("iterations", 0)),
+        append_row(run, Path(cfg.get("source") or "-").name, doc.get("commit") or git_commit(), int(doc.get("iterations", 0)),
                    float(doc.get("wall_s", 0.0)), args.split, n, res.ods_f, res.ois_f, res.ap, notes=args.notes or "",
                    path=args.results)
     return 0

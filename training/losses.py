@@ -12,8 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.data import IGNORE
-
 
 def balanced_bce(logits: torch.Tensor, label: torch.Tensor, neg_weight: float = 1.1) -> torch.Tensor:
     """RCF's class-balanced binary cross-entropy.

@@ -171,6 +171,8 @@ class Trainer:
         self.iteration = 0
         self.wall_s = 0.0
         self._stop = False
+        # The code a run was started from (kept across resumes; RESULTS.md records it).
+        self.commit = git_commit()
 
     # -- state -----------------------------------------------------------------
     @property
@@ -188,6 +190,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "config": self.cfg.as_dict(),
             "arch": self.arch,
+            "commit": self.commit,
         }
 
     def save_checkpoint(self) -> None:
@@ -206,7 +209,9 @@ class Trainer:
         self.scheduler.load_state_dict(st["scheduler"])
         torch.set_rng_state(st["torch_rng"])
         self.iteration, self.wall_s = int(st["iteration"]), float(st["wall_s"])
-        self.log(f"resumed at iteration {self.iteration} ({self.wall_s / 60:.1f} min trained)")
+        now, self.commit = self.commit, st.get("commit", self.commit)
+        self.log(f"resumed at iteration {self.iteration} ({self.wall_s / 60:.1f} min trained), started at commit "
+                 f"{self.commit}, now {now}")
         return True
 
     def log(self, msg: str) -> None:
@@ -339,6 +344,7 @@ class Trainer:
     def save_final(self) -> Path:
         path = self.out / "model.pt"
         if self.rank == 0:
-            save_model(path, self.model, self.arch, {"config": self.cfg.as_dict(), "iterations": self.iteration, "wall_s": self.wall_s})
+            save_model(path, self.model, self.arch, {"config": self.cfg.as_dict(), "iterations": self.iteration,
+                                                     "wall_s": self.wall_s, "commit": self.commit})
             (self.out / "config.json").write_text(json.dumps(self.cfg.as_dict(), indent=2) + "\n")
         return path
