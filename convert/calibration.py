@@ -27,9 +27,10 @@ def calibration_batches(
     for k, i in enumerate(order):
         bgr = cv2.imread(str(items[i][1]), cv2.IMREAD_COLOR)
         size = sizes[k % len(sizes)]
-        if bgr.shape[0] > size[0] or bgr.shape[1] > size[1]:
-            bgr = np.ascontiguousarray(np.rot90(bgr)) if bgr.shape[1] <= size[0] else bgr
-            bgr = bgr[: size[0], : size[1]]
+        h, w = bgr.shape[:2]
+        if (h > size[0] or w > size[1]) and w <= size[0] and h <= size[1]:
+            bgr = np.rot90(bgr)  # a landscape image into a portrait bucket, whole
+        bgr = np.ascontiguousarray(bgr[: size[0], : size[1]])
         x = to_input(bgr, spec).transpose(1, 2, 0)  # HWC
         yield torch.from_numpy(np.ascontiguousarray(pad_to(x, size)))[None]
 

@@ -15,6 +15,12 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 
+# Inputs are padded to a multiple of the networks' total stride (32 for the
+# MobileNetV2 students; VGG's 16 divides it), so every stride-2 stage halves
+# exactly and the upsampled side outputs stay aligned with the image.
+STRIDE_MULTIPLE = 32
+
+
 @dataclass(frozen=True)
 class Tile:
     """Read ``src`` rows/cols of the image into a (th, tw) model input; keep ``keep`` of its output.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgesdk.errors import InputError
+from edgesdk.runtime.geometry import STRIDE_MULTIPLE
 from edgesdk.postprocess import NmsParams
 
 FORMAT = "edgesdk-model/1"
@@ -85,7 +86,7 @@ class ModelInfo:
     precision: str = "fp32"
     input: InputNorm = InputNorm()
     buckets: Tuple[Bucket, ...] = ()
-    multiple: int = 32
+    multiple: int = STRIDE_MULTIPLE
     max_tile: int = 1024
     output: str = "probability"
     threshold: float = 0.5
