@@ -23,7 +23,7 @@ def predict(model: nn.Module, bgr: np.ndarray) -> np.ndarray:
     The image is reflection-padded to a multiple of the stride and the output
     cropped, exactly as the runtime does: at 321x481 unpadded, a stride-32 side
     output has 11x16 cells stretched over 321x481 and lands a few pixels off the
-    edges it found (the Model student scored 0.702 ODS unpadded, 0.728 padded).
+    edges it found (the distilled Model: BSDS500 test ODS 0.702 unpadded, 0.732 padded).
     """
     model.eval()
     h, w = bgr.shape[:2]
