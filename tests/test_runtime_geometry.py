@@ -3,17 +3,7 @@
 import numpy as np
 import pytest
 
-from edgesdk.runtime.geometry import choose_bucket, pad_to, plan_tiles, round_up
-
-
-def test_choose_bucket_picks_the_smallest_that_holds_the_image():
-    buckets = [(352, 512), (512, 352), (480, 640), (1024, 1024)]
-    assert choose_bucket(321, 481, buckets) == 0  # BSDS landscape
-    assert choose_bucket(481, 321, buckets) == 1  # BSDS portrait
-    assert choose_bucket(400, 600, buckets) == 2
-    assert choose_bucket(1000, 1000, buckets) == 3
-    assert choose_bucket(1025, 10, buckets) is None
-    assert round_up(321, 32) == 352 and round_up(352, 32) == 352
+from edgesdk.runtime.geometry import pad_to, plan_tiles, round_up
 
 
 @pytest.mark.parametrize("h,w,tile,margin", [(700, 900, (352, 512), 64), (1000, 1000, (256, 256), 32),
@@ -45,3 +35,19 @@ def test_pad_to_reflects_and_handles_pads_larger_than_the_image():
     np.testing.assert_array_equal(y[:2, 3, 0], x[:, 2, 0])
     with pytest.raises(ValueError):
         pad_to(x, (1, 3))
+
+
+def test_plan_inference_prices_padding_against_tiling():
+    from edgesdk.runtime.geometry import plan_inference
+
+    buckets = [(352, 512), (512, 352), (480, 640), (640, 480), (1024, 1024)]
+    i, tiles = plan_inference(321, 481, buckets)  # fits the first: one padded run
+    assert i == 0 and len(tiles) == 1
+    # 512x512 fits only 1024x1024 (1,048,576 pixels); two 352x512 tiles process 360,448.
+    i, tiles = plan_inference(512, 512, buckets)
+    assert buckets[i] in ((352, 512), (512, 352)) and len(tiles) == 2
+    assert round_up(321, 32) == 352 and round_up(352, 32) == 352
+    i, tiles = plan_inference(1000, 1000, buckets)  # nine 352x512 tiles would cost 1.6 M pixels
+    assert buckets[i] == (1024, 1024) and len(tiles) == 1
+    i, tiles = plan_inference(3000, 100, buckets)
+    assert len(tiles) * buckets[i][0] * buckets[i][1] <= 5 * 640 * 480

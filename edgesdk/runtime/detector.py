@@ -16,7 +16,7 @@ import numpy as np
 from edgesdk import postprocess
 from edgesdk.errors import InputError
 from edgesdk.runtime.backends import Backend, open_backend
-from edgesdk.runtime.geometry import choose_bucket, pad_to, plan_tiles, round_up
+from edgesdk.runtime.geometry import pad_to, plan_inference, plan_tiles, round_up, tile_margin
 from edgesdk.runtime.image import ImageLike, read_image
 from edgesdk.runtime.metadata import ModelInfo, bundled_dir, default_model_name, read_model_info
 
@@ -100,20 +100,18 @@ class Detector:
         """Probability map of a normalised image of any size; returns (map, model runs)."""
         h, w = x.shape[:2]
         if self.buckets:
-            i = choose_bucket(h, w, self.buckets)
-            if i is not None:
-                return self._run_padded(x, self.buckets[i], self.info.buckets[i].name), 1
-            i = max(range(len(self.buckets)), key=lambda k: self.buckets[k][0] * self.buckets[k][1])
+            i, tiles = plan_inference(h, w, self.buckets)
             tile, name = self.buckets[i], self.info.buckets[i].name
         else:
             m = self.info.multiple
             if max(h, w) <= self.info.max_tile:
                 return self._run_padded(x, (round_up(h, m), round_up(w, m)), None), 1
             tile, name = (self.info.max_tile, self.info.max_tile), None
-        # Larger than any bucket: overlapping tiles; a 64-pixel margin (two strides
-        # of 32; less for small tiles) is discarded so every kept pixel saw context.
+            tiles = plan_tiles(h, w, tile, tile_margin(tile))
+        if len(tiles) == 1:
+            return self._run_padded(x, tile, name), 1
+        # Overlapping tiles; each discards its inner margin so every kept pixel saw context.
         out = np.empty((h, w), np.float32)
-        tiles = plan_tiles(h, w, tile, margin=min(64, min(tile) // 4))
         for t in tiles:
             ys0, ys1, xs0, xs1 = t.src
             yk0, yk1, xk0, xk1 = t.keep

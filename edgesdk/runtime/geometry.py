@@ -10,7 +10,7 @@ always has the input's size and memory stays bounded by the tile size.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -38,12 +38,6 @@ def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def choose_bucket(h: int, w: int, buckets: Sequence[Tuple[int, int]]) -> Optional[int]:
-    """Index of the smallest-area bucket with height >= h and width >= w, or None."""
-    fits = [(bh * bw, i) for i, (bh, bw) in enumerate(buckets) if bh >= h and bw >= w]
-    return min(fits)[1] if fits else None
-
-
 def _axis_tiles(n: int, tile: int, margin: int) -> List[Tuple[int, int, int, int]]:
     """(src0, src1, keep0, keep1) along one axis of length n with windows of `tile` pixels."""
     if n <= tile:
@@ -69,6 +63,33 @@ def plan_tiles(h: int, w: int, tile: Tuple[int, int], margin: int) -> List[Tile]
         for xs0, xs1, xk0, xk1 in _axis_tiles(w, tw, margin):
             tiles.append(Tile((ys0, ys1, xs0, xs1), (yk0, yk1, xk0, xk1), (th, tw)))
     return tiles
+
+
+def tile_margin(tile: Tuple[int, int]) -> int:
+    """Context discarded at a tile's inner borders: two strides of 32, less for small tiles."""
+    return min(64, min(tile) // 4)
+
+
+def plan_inference(h: int, w: int, buckets: Sequence[Tuple[int, int]]) -> Tuple[int, List[Tile]]:
+    """The cheapest way to cover an (h, w) image with fixed-size runs: (bucket index, tiles).
+
+    Each bucket is priced at the pixels the model would process: one padded run
+    if the image fits, else its tiles. A 512x512 image is cheaper as two
+    352x512 tiles than padded into 1024x1024; a 1000x1000 one is padded.
+    Ties go to fewer runs.
+    """
+    best = None
+    for i, (bh, bw) in enumerate(buckets):
+        if bh >= h and bw >= w:
+            tiles = [Tile((0, h, 0, w), (0, h, 0, w), (bh, bw))]
+        else:
+            tiles = plan_tiles(h, w, (bh, bw), tile_margin((bh, bw)))
+        key = (len(tiles) * bh * bw, len(tiles))
+        if best is None or key < best[0]:
+            best = (key, i, tiles)
+    if best is None:
+        raise ValueError("no buckets")
+    return best[1], best[2]
 
 
 def pad_to(x: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
