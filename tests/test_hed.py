@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.models.hed import CAFFE_BGR_MEAN, HED  # noqa: E402
+from training.models.hed import HED  # noqa: E402
 from training.paths import weights_path  # noqa: E402
 
 
@@ -23,16 +23,16 @@ def hed():
 def test_output_has_the_input_size(hed, size):
     x = torch.zeros(1, 3, *size)
     with torch.inference_mode():
-        outs = hed(x)
-    assert len(outs) == 6 and all(o.shape == (1, 1, *size) for o in outs)
+        out = hed(x)
+    assert len(out.sides) == 5 and all(o.shape == (1, 1, *size) for o in [out.fused, *out.sides])
 
 
 def test_responds_to_a_step_edge(hed):
     img = np.zeros((64, 64, 3), np.float32)
     img[:, 32:] = 255
-    x = torch.from_numpy(img - np.array(CAFFE_BGR_MEAN, np.float32)).permute(2, 0, 1)[None]
+    x = torch.from_numpy(img - np.array(HED.INPUT.mean, np.float32)).permute(2, 0, 1)[None]
     with torch.inference_mode():
-        prob = torch.sigmoid(hed(x)[0])[0, 0].numpy()
+        prob = torch.sigmoid(hed(x).fused)[0, 0].numpy()
     column_strength = prob[16:48].mean(axis=0)
     assert abs(int(column_strength.argmax()) - 32) <= 1
     assert column_strength[31:33].max() > 0.5 > column_strength[:20].max()
