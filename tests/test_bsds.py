@@ -54,22 +54,35 @@ def peer_scores(preds, gts, thresholds):
 SAMPLE = REPO / "examples" / "bsds500-sample"
 
 
-def cross_check(preds, gts, thresholds):
+def cross_check(preds, gts, thresholds, draws=3):
+    """Ours must agree with some run of the peer within 0.002 on ODS, OIS and AP.
+
+    The peer's matcher is randomised: its CSA solves a sparse graph whose outlier
+    edges are drawn by a k-of-n sampler seeded from gettimeofday (pyEdgeEval
+    _lib/src/Random.cc, as in the original BSDS code), so repeated runs differ,
+    usually by < 0.0005, but now and then one draw misses the optimum at an image's
+    best threshold and OIS on a few images moves by ~0.006 (seen once in CI:
+    0.7770 vs 0.7825-0.7829 locally). Ours solves the assignment exactly and is
+    deterministic, so a disagreement is re-drawn up to `draws` times before it fails.
+    """
     pytest.importorskip("pyEdgeEval")
     n_images = len(preds)
     t0 = time.perf_counter()
     ours = evaluate(preds, gts, Protocol(thresholds=thresholds, nms=NMS))
     t1 = time.perf_counter()
-    ods, ois, ap = peer_scores(preds, gts, thresholds)
-    t2 = time.perf_counter()
-    print(
-        f"\n{n_images} images x {thresholds} thresholds: ours ODS {ours.ods_f:.4f} OIS {ours.ois_f:.4f} "
-        f"AP {ours.ap:.4f} in {t1 - t0:.1f} s; pyEdgeEval ODS {ods:.4f} OIS {ois:.4f} AP {ap:.4f} "
-        f"in {t2 - t1:.1f} s (1 process)"
-    )
-    assert ours.ods_f == pytest.approx(ods, abs=0.002)
-    assert ours.ois_f == pytest.approx(ois, abs=0.002)
-    assert ours.ap == pytest.approx(ap, abs=0.002)
+    print(f"\n{n_images} images x {thresholds} thresholds: ours ODS {ours.ods_f:.4f} OIS {ours.ois_f:.4f} "
+          f"AP {ours.ap:.4f} in {t1 - t0:.1f} s")
+    seen = []
+    for _ in range(draws):
+        t1 = time.perf_counter()
+        peer = peer_scores(preds, gts, thresholds)
+        print(f"  pyEdgeEval ODS {peer[0]:.4f} OIS {peer[1]:.4f} AP {peer[2]:.4f} "
+              f"in {time.perf_counter() - t1:.1f} s (1 process)")
+        seen.append(peer)
+        if all(abs(a - b) <= 0.002 for a, b in zip((ours.ods_f, ours.ois_f, ours.ap), peer)):
+            return
+    pytest.fail(f"ours (ODS, OIS, AP) = {(ours.ods_f, ours.ois_f, ours.ap)} is off by more than 0.002 "
+                f"from every one of {draws} pyEdgeEval runs: {seen}")
 
 
 @pytest.mark.peer
