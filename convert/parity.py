@@ -13,7 +13,6 @@ from typing import Dict, List, Mapping
 
 import numpy as np
 
-from edgesdk import postprocess
 from edgesdk.eval import Result, read_ground_truth
 from edgesdk.runtime import Detector
 from training.data import list_split
@@ -38,7 +37,7 @@ class Agreement:
     images: int
     max_abs: float
     mean_abs: float
-    edge_agreement: float  # |A & B| / |A | B| of the binary edge maps (NMS, threshold, thin)
+    edge_agreement: float  # |A & B| / |A | B| of the binary edge maps (Detector.edges: NMS, threshold, thin)
 
     def as_dict(self) -> Dict[str, float]:
         return {"images": self.images, "max_abs_diff": self.max_abs, "mean_abs_diff": self.mean_abs,
@@ -53,8 +52,8 @@ def agreement(exported: Mapping[str, np.ndarray], eager: Mapping[str, np.ndarray
         max_abs = max(max_abs, float(d.max()))
         sum_abs += float(d.sum())
         n_px += d.size
-        ea = postprocess.thin(postprocess.nms(a, detector.info.nms) >= threshold)
-        eb = postprocess.thin(postprocess.nms(b, detector.info.nms) >= threshold)
+        ea = detector.edges(a, threshold)[1]
+        eb = detector.edges(b, threshold)[1]
         inter += int((ea & eb).sum())
         union += int((ea | eb).sum())
     return Agreement(len(exported), max_abs, sum_abs / max(n_px, 1), inter / max(union, 1))

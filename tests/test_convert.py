@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch", reason="conversion needs torch (pip install
 pytest.importorskip("litert_torch", reason="TFLite export needs litert-torch (pip install -e '.[dev]')")
 
 from convert.calibration import calibration_batches  # noqa: E402
+from datasets import sample_bsds_tree  # noqa: E402
 from convert.deploy import DeployModel  # noqa: E402
 from convert.tflite import bucket_name, export_tflite  # noqa: E402
 from convert.torchscript import export_torchscript  # noqa: E402
@@ -22,7 +23,6 @@ from edgesdk.runtime import load  # noqa: E402
 from edgesdk.runtime.metadata import Bucket, InputNorm, ModelInfo, sha256_file  # noqa: E402
 from training.checkpoint import build_model  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 SIZES = [(96, 128), (128, 96)]
 
 
@@ -41,15 +41,7 @@ def student():
 
 @pytest.fixture(scope="module")
 def tiny_bsds(tmp_path_factory):
-    import shutil
-
-    root = tmp_path_factory.mktemp("bsds")
-    (root / "images" / "train").mkdir(parents=True)
-    (root / "groundTruth" / "train").mkdir(parents=True)
-    for img in (REPO / "examples" / "bsds500-sample" / "images").glob("*.jpg"):
-        shutil.copy(img, root / "images" / "train")
-        shutil.copy(REPO / "examples" / "bsds500-sample" / "groundTruth" / f"{img.stem}.mat", root / "groundTruth" / "train")
-    return root
+    return sample_bsds_tree(tmp_path_factory.mktemp("bsds"), {"train": None})
 
 
 def _sidecar(path, backend, precision, buckets=()):

@@ -5,12 +5,12 @@ replaced by random weights, which exercises the same code path. The
 distillation configs get a real teacher cache written by `cache_teacher`.
 """
 
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch", reason="training tests need torch (pip install -e '.[dev]')")
 
+from datasets import REPO, sample_bsds_tree  # noqa: E402
 from training.cache_teacher import cache_teacher  # noqa: E402
 from training.checkpoint import architecture, build_model, save_model  # noqa: E402
 from training.config import load_config  # noqa: E402
@@ -18,23 +18,12 @@ from training.paths import weights_path  # noqa: E402
 from training.pruning import plan_pruning, prune_rcf  # noqa: E402
 from training.train import Trainer  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((REPO / "training" / "configs").glob("*.toml"))
 
 
 @pytest.fixture(scope="module")
 def tiny_bsds(tmp_path_factory):
-    import shutil
-
-    root = tmp_path_factory.mktemp("bsds")
-    for split in ("train", "val"):
-        (root / "images" / split).mkdir(parents=True)
-        (root / "groundTruth" / split).mkdir(parents=True)
-    for img in sorted((REPO / "examples" / "bsds500-sample" / "images").glob("*.jpg")):
-        split = "val" if img.stem == "103006" else "train"
-        shutil.copy(img, root / "images" / split)
-        shutil.copy(REPO / "examples" / "bsds500-sample" / "groundTruth" / f"{img.stem}.mat", root / "groundTruth" / split)
-    return root
+    return sample_bsds_tree(tmp_path_factory.mktemp("bsds"), {"train": ["100007", "101027"], "val": ["103006"]})
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,23 +19,15 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training tests need torch (pip install -e '.[dev]')")
 
+from datasets import REPO, sample_bsds_tree  # noqa: E402
 from training.config import from_dict  # noqa: E402
 from training.train import Trainer  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "examples" / "bsds500-sample"
 
 
 @pytest.fixture(scope="module")
 def tiny_bsds(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("bsds")
-    for split in ("train", "test"):
-        (root / "images" / split).mkdir(parents=True)
-        (root / "groundTruth" / split).mkdir(parents=True)
-        for img in sorted((SAMPLE / "images").glob("*.jpg")):
-            shutil.copy(img, root / "images" / split / img.name)
-            shutil.copy(SAMPLE / "groundTruth" / f"{img.stem}.mat", root / "groundTruth" / split / f"{img.stem}.mat")
-    return root
+    return sample_bsds_tree(tmp_path_factory.mktemp("bsds"), {"train": None, "test": None})
 
 
 def tiny_config(**run):

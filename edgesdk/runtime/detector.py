@@ -178,17 +178,29 @@ class Detector:
         t2 = time.perf_counter()
         prob, runs = self.infer(x)
         t3 = time.perf_counter()
-        suppressed = postprocess.nms(prob, self.info.nms) if nms else None
-        t4 = time.perf_counter()
-        strength = suppressed if suppressed is not None else prob
-        edges = postprocess.hysteresis(strength, t * self.info.hysteresis_low, t)
-        t5 = time.perf_counter()
+        timings = {"read": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2}
+        suppressed, edges = self.edges(prob, t, nms=nms, thin=thin, timings=timings)
+        return EdgeMap(prob, suppressed, edges, t, timings, runs, where)
+
+    def edges(
+        self, probability: np.ndarray, threshold: float, *, nms: bool = True, thin: bool = True,
+        timings: Optional[Dict[str, float]] = None,
+    ) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """Binary edges of a probability map as this model's metadata says: NMS, hysteresis, thinning.
+
+        Returns (the NMS map or None, the binary edges); stage times go into ``timings``.
+        """
+        timings = {} if timings is None else timings
+        t0 = time.perf_counter()
+        suppressed = postprocess.nms(probability, self.info.nms) if nms else None
+        t1 = time.perf_counter()
+        strength = suppressed if suppressed is not None else probability
+        edges = postprocess.hysteresis(strength, threshold * self.info.hysteresis_low, threshold)
+        t2 = time.perf_counter()
         if thin:
             edges = postprocess.thin(edges)
-        t6 = time.perf_counter()
-        timings = {"read": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "nms": t4 - t3,
-                   "threshold": t5 - t4, "thin": t6 - t5}
-        return EdgeMap(prob, suppressed, edges, t, timings, runs, where)
+        timings.update(nms=t1 - t0, threshold=t2 - t1, thin=time.perf_counter() - t2)
+        return suppressed, edges
 
 
 def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0) -> Detector:
