@@ -1,4 +1,4 @@
-"""python -m training {train, cache-teacher, prune, evaluate, profile}.
+"""python -m training {train, cache-teacher, prune, evaluate, figures, profile}.
 
     python -m training train --config training/configs/rcf.toml [--resume]
     python -m training cache-teacher --ckpt runs/rcf/model.pt --out runs/teacher-rcf
@@ -122,6 +122,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_figures(args) -> int:
+    from training.figures import make_figures
+    from training.paths import bsds500_dir
+
+    models = []
+    for m in args.model:
+        label, sep, spec = m.partition("=")
+        if not sep:
+            raise SystemExit(f"--model {m!r}: expected LABEL=CHECKPOINT_OR_MODEL")
+        models.append((label, spec))
+    make_figures(models, Path(args.data or bsds500_dir()), Path(args.out), Path(args.cache), args.images,
+                 args.thresholds, progress=sys.stderr.isatty())
+    return 0
+
+
 def cmd_profile(args) -> int:
     from training.checkpoint import build_model
     from training.complexity import cpu_latency_ms, report
@@ -179,6 +194,17 @@ def main(argv=None) -> int:
     e.add_argument("--notes")
     e.add_argument("--results", type=Path, help="results file (default: training/RESULTS.md)")
     e.set_defaults(run=cmd_evaluate)
+
+    fg = sub.add_parser("figures", help="PR curves and edge maps of several models on BSDS500 test")
+    fg.add_argument("--model", action="append", required=True,
+                    help="LABEL=CHECKPOINT.pt or LABEL=MODEL (anything edgesdk.load takes); repeat")
+    fg.add_argument("--out", default="docs/figures")
+    fg.add_argument("--cache", default="runs/figures", help="cached predictions (16-bit PNG)")
+    fg.add_argument("--images", nargs="+", default=["100007", "101027", "103006"],
+                    help="test images of the edge-map figure (default: the bundled sample's)")
+    fg.add_argument("--data", help="BSDS500 folder (default: ../shared/data/BSDS500)")
+    fg.add_argument("--thresholds", type=int, default=99)
+    fg.set_defaults(run=cmd_figures)
 
     pf = sub.add_parser("profile", help="params, FLOPs (and latency) of every model at a size")
     pf.add_argument("--size", type=int, default=1000)

@@ -1,0 +1,41 @@
+"""The results figures: one edge panel, the grid layout, and the prediction cache."""
+
+import cv2
+import numpy as np
+import pytest
+
+from datasets import SAMPLE_IDS, sample_bsds_tree
+
+pytest.importorskip("matplotlib")
+from training.figures import edge_panel, make_figures  # noqa: E402
+
+
+def test_edge_panel_marks_the_ridge_of_a_line_in_red():
+    # A vertical ridge at column 20 (Gaussian profile, sigma 1.5): NMS + thinning keep column 20 alone.
+    x = np.arange(48, dtype=np.float32)
+    prob = np.tile(np.exp(-((x - 20) ** 2) / (2 * 1.5**2)), (40, 1)).astype(np.float32)
+    panel = edge_panel(prob, threshold=0.5)
+    red = np.all(panel == (0, 0, 200), axis=2)
+    rows, cols = np.nonzero(red)
+    assert set(cols.tolist()) == {20}
+    # edgesNms fades the s=5 border rows by 0, .2, .4, .6, .8; the ridge after convTri(1) is
+    # (2 + 2 exp(-1/4.5)) / 4 = 0.900, so rows 3 and 4 (0.54, 0.72) pass 0.5 and row 2 (0.36) does not.
+    assert set(rows.tolist()) == set(range(3, 37))
+    # Elsewhere the soft map, dark where the probability is high: 255 * (1 - p).
+    assert panel[0, 20].tolist() == [0, 0, 0] and panel[20, 0].tolist() == [255] * 3
+
+
+def test_figures_from_the_bundled_model_and_their_cache(tmp_path, capsys):
+    root = sample_bsds_tree(tmp_path / "bsds", {"test": None})
+    out, cache = tmp_path / "fig", tmp_path / "cache"
+    first = make_figures([("int8", "default")], root, out, cache, SAMPLE_IDS[:2], thresholds=9)
+    assert (out / "pr_curves.png").stat().st_size > 10_000
+    grid = cv2.imread(str(out / "edge_maps.jpg"))
+    # 2 rows of landscape cells: each cell is 481x321 halved plus a 26-pixel title and a 2-pixel margin.
+    cell_h, cell_w = 160 + 26 + 4, 240 + 4  # cv2.resize rounds 160.5 and 240.5 down
+    assert grid.shape == (2 * cell_h, 3 * cell_w, 3)
+    assert len(list((cache / "int8").glob("*.png"))) == 3
+    # The second call reads the cached maps: a model that cannot load is never opened.
+    again = make_figures([("int8", "no-such-model.pt")], root, out, cache, SAMPLE_IDS[:1], thresholds=9)
+    assert again["int8"].ods_f == pytest.approx(first["int8"].ods_f, abs=1e-4)
+    assert "int8: test ODS" in capsys.readouterr().out
