@@ -105,7 +105,7 @@ def _detect_command(args: argparse.Namespace) -> int:
     if not paths:
         return EXIT_BAD_INPUT
     threshold = args.threshold if args.threshold == "auto" else float(args.threshold)
-    detector = load(args.model, threads=args.threads)
+    detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     used: Dict[str, int] = {}
@@ -140,7 +140,8 @@ def _detect_command(args: argparse.Namespace) -> int:
     done = len(infer_ms)
     if not args.quiet:
         mean = f"; mean inference {sum(infer_ms) / done:.0f} ms" if done else ""
-        print(f"{done} of {done + failed} images -> {out} (model {detector.info.name}, {detector.backend.name}){mean}")
+        print(f"{done} of {done + failed} images -> {out} (model {detector.info.name}, {detector.backend.name}"
+              f"{', low memory' if detector.backend.low_memory else ''}){mean}")
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
@@ -170,8 +171,19 @@ def _models_command(args: argparse.Namespace) -> int:
 def _benchmark_command(args: argparse.Namespace) -> int:
     from edgesdk.runtime import bench, list_models
 
-    models = args.model or [info.name for info, _ in list_models()]
-    rows = bench.run_all(models, args.size, args.runs, args.warmup, args.threads)
+    from edgesdk.runtime.detector import resolve_model
+    from edgesdk.runtime.metadata import read_model_info
+
+    given = args.model or [info.name for info, _ in list_models()]
+    models, modes = [], []
+    for m in given:
+        models.append(m)
+        modes.append(False)
+        # Each LiteRT model once more in low-memory mode, right after its default row.
+        if args.low_memory and read_model_info(resolve_model(m), verify=False)[0].backend == "litert":
+            models.append(m)
+            modes.append(True)
+    rows = bench.run_all(models, args.size, args.runs, args.warmup, args.threads, modes)
     report = {"machine": bench.machine(), "threads": args.threads, "rows": rows}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -261,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="edge NMS (default: on)")
     de.add_argument("--threshold", default="auto", help="'auto' (the model's ODS threshold) or a number in (0, 1]")
     de.add_argument("--threads", type=int, default=0, help="inference threads (default: the backend's)")
+    de.add_argument("--low-memory", action="store_true",
+                    help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
     de.add_argument("--quiet", action="store_true")
     de.set_defaults(run=_detect_command)
 
@@ -275,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--runs", type=int, default=10)
     be.add_argument("--warmup", type=int, default=2)
     be.add_argument("--threads", type=int, default=0)
+    be.add_argument("--low-memory", action="store_true", help="also measure each LiteRT model in low-memory mode")
     be.add_argument("--json", action="store_true")
     be.set_defaults(run=_benchmark_command)
     return parser

@@ -1,13 +1,18 @@
 """Inference backends behind one small interface: ``run(x) -> probability map``.
 
-``x`` is a normalised (H, W, 3) float32 image whose size is one the backend
-accepts (a bucket for LiteRT, a multiple of the stride for TorchScript); the
-result is the (H, W) float32 edge probability. Quantisation of int8 tensors
-happens here, with each tensor's own scale and zero point.
+``x`` is a normalised (H, W, 3) float32 image, or one already in the model's
+input dtype (``Backend.input_type``), whose size is one the backend accepts (a
+bucket for LiteRT, a multiple of the stride for TorchScript); the result is the
+(H, W) float32 edge probability. Quantisation of int8 tensors uses each
+tensor's own scale and zero point.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Protocol, Tuple
 
@@ -23,6 +28,9 @@ class BackendUnavailable(EdgeSDKError):
 
 class Backend(Protocol):
     name: str
+    low_memory: bool
+    # (dtype, scale, zero point) the model takes; (float32, 0.0, 0) for a float input.
+    input_type: Tuple[np.dtype, float, int]
 
     def run(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray: ...
 
@@ -55,35 +63,86 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (q.astype(np.float32) - zero_point) * np.float32(scale)
 
 
-class LiteRTBackend:
-    """A (multi-signature) .tflite file on LiteRT with XNNPACK; one signature per size bucket."""
+# XNNPACK delegate flags (tensorflow/lite/delegates/xnnpack/xnnpack_delegate.h).
+_XNNPACK_QS8, _XNNPACK_QU8 = 0x1, 0x2  # int8 / uint8 operators: on in LiteRT's defaults
+_XNNPACK_TRANSIENT_INDIRECTION_BUFFER = 0x20
 
-    def __init__(self, path: Path, info: ModelInfo, threads: int = 0):
+
+class LiteRTBackend:
+    """A (multi-signature) .tflite file on LiteRT with XNNPACK; one signature per size bucket.
+
+    ``low_memory=True`` runs it through LiteRT's CompiledModel API with XNNPACK's
+    transient indirection buffers: a convolution's indirection buffer (8 bytes
+    per output pixel and kernel tap) is rebuilt on every run instead of kept for
+    each operator, which is most of XNNPACK's memory on large images. The
+    outputs are bit-identical; each run costs the time to rebuild them.
+    """
+
+    def __init__(self, path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False):
         Interpreter, self.name = _litert_interpreter()
-        kwargs = {"num_threads": threads} if threads > 0 else {}
-        # One interpreter holds every signature; the weights are shared between them.
-        self.interpreter = Interpreter(model_path=str(path), **kwargs)
+        self.low_memory = low_memory
+        if low_memory:
+            self._compiled = _compiled_model(path, threads)
+            # Only the signature and quantization details are read from this one: no delegate, nothing allocated.
+            self.interpreter = Interpreter(model_path=str(path), experimental_op_resolver_type=_builtin_resolver())
+        else:
+            kwargs = {"num_threads": threads} if threads > 0 else {}
+            # One interpreter holds every signature; the weights are shared between them.
+            self.interpreter = Interpreter(model_path=str(path), **kwargs)
         self.signatures = self.interpreter.get_signature_list()
         missing = [b.name for b in info.buckets if b.name not in self.signatures]
         if missing:
             raise EdgeSDKError(f"{path}: signatures {missing} named in the metadata are not in the file")
         self._runners: Dict[str, Tuple] = {}
+        self.input_type = self._common_input_type(path, [b.name for b in info.buckets] or list(self.signatures))
+
+    def _common_input_type(self, path: Path, buckets) -> Tuple[np.dtype, float, int]:
+        """(dtype, scale, zero point) of the input, the same for every signature (preprocessing happens once)."""
+        kinds = set()
+        for b in buckets:
+            (det,) = self.interpreter.get_signature_runner(b).get_input_details().values()
+            scale, zp = det["quantization"] if det["dtype"] != np.float32 else (0.0, 0)
+            kinds.add((np.dtype(det["dtype"]), float(scale), int(zp)))
+        if len(kinds) != 1:
+            raise EdgeSDKError(f"{path}: signatures disagree on the input type or quantization: {sorted(map(str, kinds))}")
+        return kinds.pop()
 
     def _runner(self, bucket: str):
         if bucket not in self._runners:
             runner = self.interpreter.get_signature_runner(bucket)
             (in_name, in_det), = runner.get_input_details().items()
             (out_name, out_det), = runner.get_output_details().items()
+            if self.low_memory:
+                cm = self._compiled
+                index = cm.get_signature_index(bucket)
+                buffers = (cm.create_input_buffers(index), cm.create_output_buffers(index))
+                # The first write in a process sets up LiteRT's buffer environment, which logs.
+                with _native_stderr() as logged:
+                    buffers[0][0].write(np.zeros(in_det["shape"], in_det["dtype"]))
+                    _forward_warnings(logged())
+                n_out = int(np.prod(out_det["shape"]))
+                dtype = np.dtype(out_det["dtype"])
+
+                def run(**inputs):
+                    (t,) = inputs.values()
+                    buffers[0][0].write(np.ascontiguousarray(t))
+                    cm.run_by_index(index, *buffers)
+                    return {out_name: buffers[1][0].read(n_out, dtype).reshape(out_det["shape"])}
+
+                runner = run
             self._runners[bucket] = (runner, in_name, in_det, out_name, out_det)
         return self._runners[bucket]
 
     def run(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
+        """Probability map of one bucket-sized input: normalised float32, or already in the input's dtype."""
         runner, in_name, in_det, out_name, out_det = self._runner(bucket)
         want = tuple(in_det["shape"][1:3])
         if x.shape[:2] != want:
             raise ValueError(f"signature {bucket} takes {want}, got {x.shape[:2]}")
         t = x[None]
-        if in_det["dtype"] != np.float32:
+        if t.dtype != in_det["dtype"]:
+            if in_det["dtype"] == np.float32 or t.dtype != np.float32:
+                raise ValueError(f"signature {bucket} takes {np.dtype(in_det['dtype'])} or float32 input, got {t.dtype}")
             scale, zp = in_det["quantization"]
             t = quantize(t, scale, zp, in_det["dtype"])
         y = runner(**{in_name: t})[out_name]
@@ -91,6 +150,68 @@ class LiteRTBackend:
             scale, zp = out_det["quantization"]
             y = dequantize(y, scale, zp)
         return np.ascontiguousarray(y[0, :, :, 0], dtype=np.float32)
+
+
+def _builtin_resolver():
+    from ai_edge_litert.interpreter import OpResolverType
+
+    return OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
+def _compiled_model(path: Path, threads: int):
+    """LiteRT's CompiledModel on the CPU (XNNPACK) with transient indirection buffers."""
+    try:
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.environment import Environment, EnvironmentOptions
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, Options
+    except ImportError:
+        raise BackendUnavailable(
+            "low_memory needs LiteRT's CompiledModel API: pip install 'ai-edge-litert>=2.1'"
+        ) from None
+    flags = _XNNPACK_QS8 | _XNNPACK_QU8 | _XNNPACK_TRANSIENT_INDIRECTION_BUFFER
+    options = Options(hardware_accelerators=HardwareAccelerator.CPU,
+                      cpu_options=CpuOptions(num_threads=max(threads, 0), xnnpack_flags=flags))
+    with _native_stderr() as logged:
+        try:
+            # No vendor compiler plugins: this is a plain CPU model (and scanning for them only logs errors).
+            env = Environment.create(options=EnvironmentOptions(
+                runtime_path=None, compiler_plugin_path=str(path.parent / ".no-plugins")))
+            model = CompiledModel.from_file(str(path), environment=env, options=options)
+        except RuntimeError as exc:
+            detail = " ".join((str(exc) + " " + logged()).split())
+            raise EdgeSDKError(f"{path}: LiteRT could not compile the model: {detail[-400:]}") from None
+        _forward_warnings(logged())
+    return model
+
+
+def _forward_warnings(log: str) -> None:
+    """LiteRT logs each accelerator it looks for, and that it found no NPU on every
+    CPU-only machine; pass on only the other warnings and errors."""
+    rest = [line for line in log.splitlines()
+            if line.startswith(("WARNING", "ERROR")) and "NPU accelerator could not be loaded" not in line]
+    if rest:
+        print("\n".join(rest), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _native_stderr():
+    """Capture what native code writes to file descriptor 2; yields a function returning it so far."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as buf:
+        os.dup2(buf.fileno(), 2)
+
+        def logged() -> str:
+            buf.flush()
+            buf.seek(0)
+            return buf.read().decode(errors="replace")
+
+        try:
+            yield logged
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 class TorchScriptBackend:
@@ -102,6 +223,8 @@ class TorchScriptBackend:
         except ImportError:
             raise BackendUnavailable("running a TorchScript model needs torch: pip install 'edgesdk[train]'") from None
         self.name = "torchscript"
+        self.low_memory = False
+        self.input_type = (np.dtype(np.float32), 0.0, 0)
         self._torch = torch
         if threads > 0:
             torch.set_num_threads(threads)
@@ -117,9 +240,11 @@ class TorchScriptBackend:
         return y[0, :, :, 0].numpy().astype(np.float32, copy=False)
 
 
-def open_backend(path: Path, info: ModelInfo, threads: int = 0) -> Backend:
+def open_backend(path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False) -> Backend:
     if info.backend == "litert":
-        return LiteRTBackend(path, info, threads)
+        return LiteRTBackend(path, info, threads, low_memory)
+    if low_memory:
+        raise EdgeSDKError(f"{path}: low_memory applies to LiteRT (.tflite) models, not {info.backend}")
     if info.backend == "torchscript":
         return TorchScriptBackend(path, info, threads)
     raise EdgeSDKError(f"{path}: unknown backend {info.backend!r}")

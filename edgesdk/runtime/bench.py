@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Union
 
 import numpy as np
 
@@ -28,18 +28,30 @@ def sample_image() -> Path:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB (2**20 bytes).
+
+    On Linux, VmHWM of /proc/self/status: ru_maxrss would do, except that the
+    kernel carries it over an exec, so a process started by a big parent (a
+    test runner holding models) reports the parent's size at the fork.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     # ru_maxrss is KiB on Linux, bytes on macOS.
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
 
 
-def measure(model: str, size: int, runs: int, warmup: int, threads: int) -> Dict:
+def measure(model: str, size: int, runs: int, warmup: int, threads: int, low_memory: bool = False) -> Dict:
     """Latency per stage (ms) and peak RSS (MB) of one model at size x size, in this process."""
     import cv2
 
     from edgesdk.runtime import load
 
-    det = load(model, threads=threads)
+    det = load(model, threads=threads, low_memory=low_memory)
     img = cv2.imread(str(sample_image()), cv2.IMREAD_COLOR)
     img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
     samples: Dict[str, List[float]] = {s: [] for s in (*STAGES, "total")}
@@ -55,6 +67,7 @@ def measure(model: str, size: int, runs: int, warmup: int, threads: int) -> Dict
         "model": det.info.name,
         "backend": det.backend.name,
         "precision": det.info.precision,
+        "low_memory": low_memory,
         "size": size,
         "threads": threads,
         "runs": runs,
@@ -81,15 +94,22 @@ def machine() -> Dict[str, str]:
     return {"arch": platform.machine(), "cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version()}
 
 
-def run_all(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int, threads: int) -> List[Dict]:
-    """One fresh process per (model, size); a failing model is reported, the others still run."""
+def run_all(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int, threads: int,
+            low_memory: Union[bool, Sequence[bool]] = False) -> List[Dict]:
+    """One fresh process per (model, size, memory mode); a failing model is reported, the others still run.
+
+    ``low_memory`` is one mode for every model, or one per model.
+    """
+    modes = [low_memory] * len(models) if isinstance(low_memory, bool) else list(low_memory)
     rows = []
-    for model in models:
+    for model, low in zip(models, modes):
         for size in sizes:
-            cmd = [sys.executable, "-m", "edgesdk.runtime.bench", model, str(size), str(runs), str(warmup), str(threads)]
+            cmd = [sys.executable, "-m", "edgesdk.runtime.bench", model, str(size), str(runs), str(warmup), str(threads),
+                   str(int(low))]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
-                rows.append({"model": model, "size": size, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]})
+                rows.append({"model": model, "size": size, "low_memory": low,
+                             "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]})
                 continue
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return rows
@@ -106,7 +126,7 @@ def table(rows: List[Dict]) -> str:
             continue
         base.setdefault(r["size"], r["total_p50_ms"])
         body.append([
-            r["model"], r["backend"], str(r["size"]), f"{r['preprocess_p50_ms']:.1f}", f"{r['inference_p50_ms']:.1f}",
+            r["model"], r["backend"] + (" low-mem" if r.get("low_memory") else ""), str(r["size"]), f"{r['preprocess_p50_ms']:.1f}", f"{r['inference_p50_ms']:.1f}",
             f"{r['nms_p50_ms']:.1f}", f"{r['thin_p50_ms']:.1f}", f"{r['total_p50_ms']:.1f}", f"{r['total_p95_ms']:.1f}",
             f"{base[r['size']] / r['total_p50_ms']:.2f}x", f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
             "-" if r["ods"] is None else f"{r['ods']:.4f}",
@@ -118,4 +138,5 @@ def table(rows: List[Dict]) -> str:
 
 if __name__ == "__main__":
     model, size, runs, warmup, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    print(json.dumps(measure(model, size, runs, warmup, threads)))
+    low_memory = len(sys.argv) > 6 and sys.argv[6] == "1"
+    print(json.dumps(measure(model, size, runs, warmup, threads, low_memory)))
