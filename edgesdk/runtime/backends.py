@@ -196,7 +196,12 @@ def _forward_warnings(log: str) -> None:
 
 @contextlib.contextmanager
 def _native_stderr():
-    """Capture what native code writes to file descriptor 2; yields a function returning it so far."""
+    """Capture what native code writes to file descriptor 2; yields a function returning it so far.
+
+    Used only around LiteRT's one-time setup (model load, first buffer write),
+    whose C++ logger cannot be configured; whatever else the process writes to
+    stderr in that window is captured too, and passed on if it is a warning or error.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as buf:
