@@ -186,10 +186,10 @@ def _compiled_model(path: Path, threads: int):
 
 
 def _forward_warnings(log: str) -> None:
-    """LiteRT logs each accelerator it looks for, and that it found no NPU on every
-    CPU-only machine; pass on only the other warnings and errors."""
+    """LiteRT logs (INFO) each accelerator it looks for, and warns that it found no
+    NPU on every CPU-only machine; pass on everything else."""
     rest = [line for line in log.splitlines()
-            if line.startswith(("WARNING", "ERROR")) and "NPU accelerator could not be loaded" not in line]
+            if line.strip() and not line.startswith("INFO: ") and "NPU accelerator could not be loaded" not in line]
     if rest:
         print("\n".join(rest), file=sys.stderr)
 
@@ -200,7 +200,7 @@ def _native_stderr():
 
     Used only around LiteRT's one-time setup (model load, first buffer write),
     whose C++ logger cannot be configured; whatever else the process writes to
-    stderr in that window is captured too, and passed on if it is a warning or error.
+    stderr in that window is captured too, and passed on unless it is LiteRT's INFO.
     """
     sys.stderr.flush()
     saved = os.dup(2)
