@@ -43,7 +43,7 @@ def test_quantized_preprocessing_is_the_int8_of_the_normalised_pixel(detectors):
     assert rgb.dtype == np.int8 and rgb.shape == ramp.shape
 
 
-@pytest.mark.parametrize("shape", [(321, 481), (1000, 1000), (700, 1500)])
+@pytest.mark.parametrize("shape", [(321, 481), (1000, 1000), (700, 1500)], ids=["481x321", "1000x1000", "1500x700"])
 def test_low_memory_results_are_bit_identical(detectors, shape):
     img = cv2.resize(cv2.imread(str(SAMPLE), cv2.IMREAD_COLOR), shape[::-1], interpolation=cv2.INTER_LINEAR)
     fast, low = (d.detect(img, color="BGR") for d in detectors)
