@@ -35,7 +35,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from edgesdk.runtime import bench, list_models, read_model_info
+from edgesdk.runtime import bench, list_models
 from results_io import save
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,16 +62,6 @@ def student_sidecars(teachers: List[Path]) -> List[str]:
     return bundled + exported
 
 
-def with_memory_modes(sidecars: List[str]) -> List[Tuple[str, bool]]:
-    """(sidecar, low_memory): every model as loaded by default, LiteRT ones in low-memory mode as well."""
-    runs = []
-    for s in sidecars:
-        runs.append((s, False))
-        if read_model_info(Path(s), verify=False)[0].backend == "litert":
-            runs.append((s, True))
-    return runs
-
-
 def key(run: Tuple[str, bool]) -> str:
     return run[0] + (" (low memory)" if run[1] else "")
 
@@ -96,8 +86,8 @@ def test_students_vs_rcf_teacher(benchmark, size):
     if not teachers:
         pytest.skip("no exported RCF teacher: python -m convert export --ckpt runs/rcf/model.pt --name rcf "
                     "--out exports/rcf --formats fp32,torchscript")
-    teacher_runs = with_memory_modes([str(t) for t in teachers])
-    student_runs = with_memory_modes(student_sidecars(teachers))
+    teacher_runs = bench.with_memory_modes([str(t) for t in teachers])
+    student_runs = bench.with_memory_modes(student_sidecars(teachers))
     rows = benchmark.pedantic(side_by_side, args=(teacher_runs + student_runs, size), rounds=1, iterations=1)
 
     teacher_rows = [rows[key(t)] for t in teacher_runs]

@@ -171,19 +171,9 @@ def _models_command(args: argparse.Namespace) -> int:
 def _benchmark_command(args: argparse.Namespace) -> int:
     from edgesdk.runtime import bench, list_models
 
-    from edgesdk.runtime.detector import resolve_model
-    from edgesdk.runtime.metadata import read_model_info
-
     given = args.model or [info.name for info, _ in list_models()]
-    models, modes = [], []
-    for m in given:
-        models.append(m)
-        modes.append(False)
-        # Each LiteRT model once more in low-memory mode, right after its default row.
-        if args.low_memory and read_model_info(resolve_model(m), verify=False)[0].backend == "litert":
-            models.append(m)
-            modes.append(True)
-    rows = bench.run_all(models, args.size, args.runs, args.warmup, args.threads, modes)
+    runs = bench.with_memory_modes(given) if args.low_memory else [(m, False) for m in given]
+    rows = bench.run_all([m for m, _ in runs], args.size, args.runs, args.warmup, args.threads, [low for _, low in runs])
     report = {"machine": bench.machine(), "threads": args.threads, "rows": rows}
     if args.json:
         print(json.dumps(report, indent=2))

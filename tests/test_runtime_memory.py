@@ -6,6 +6,7 @@ and a much smaller peak RSS of a fresh process on a large image.
 """
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -91,3 +92,13 @@ def test_peak_rss_is_the_child_s_own_not_its_big_parent_s():
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert ballast.sum() == ballast.size
     assert 5 < child < 200, child
+
+
+def test_cli_benchmark_low_memory_adds_a_row_per_litert_model():
+    proc = subprocess.run([sys.executable, "-m", "edgesdk", "benchmark", "--size", "256", "--runs", "1", "--warmup", "0",
+                           "--threads", "1", "--low-memory", "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]
+    bundled = [r for r in rows if r["model"] == edgesdk.load().info.name]
+    assert [r["low_memory"] for r in bundled] == [False, True]
+    assert all(r["peak_rss_mb"] > 10 and r["total_p50_ms"] > 0 for r in bundled)

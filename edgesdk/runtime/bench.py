@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -92,6 +92,19 @@ def machine() -> Dict[str, str]:
     except OSError:
         pass
     return {"arch": platform.machine(), "cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version()}
+
+
+def with_memory_modes(models: Sequence[str]) -> List[Tuple[str, bool]]:
+    """(model, low_memory) runs: every model as loaded by default, each LiteRT one once more in low-memory mode."""
+    from edgesdk.runtime.detector import resolve_model
+    from edgesdk.runtime.metadata import read_model_info
+
+    runs = []
+    for m in models:
+        runs.append((m, False))
+        if read_model_info(resolve_model(m), verify=False)[0].backend == "litert":
+            runs.append((m, True))
+    return runs
 
 
 def run_all(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int, threads: int,
