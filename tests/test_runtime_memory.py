@@ -96,9 +96,11 @@ def test_peak_rss_is_the_child_s_own_not_its_big_parent_s():
 
 def test_cli_benchmark_low_memory_adds_a_row_per_litert_model():
     proc = subprocess.run([sys.executable, "-m", "edgesdk", "benchmark", "--size", "256", "--runs", "1", "--warmup", "0",
-                           "--threads", "1", "--low-memory", "--json"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+                           "--threads", "1", "--low-memory", "--json", "--model", "no-such-model", "--model", "default"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr  # the bad model is reported in its row; the good one still runs
     rows = json.loads(proc.stdout)["rows"]
+    assert [r["model"] for r in rows if "error" in r] == ["no-such-model"]
     bundled = [r for r in rows if r["model"] == edgesdk.load().info.name]
     assert [r["low_memory"] for r in bundled] == [False, True]
     assert all(r["peak_rss_mb"] > 10 and r["total_p50_ms"] > 0 for r in bundled)
