@@ -5,7 +5,7 @@
 Models: the teacher's sidecars ($EDGESDK_BENCH_TEACHER, colon-separated; default
 exports/rcf/rcf-fp32.json and exports/rcf/rcf-torchscript.json, made by
 ``python -m convert export --ckpt runs/rcf/model.pt --name rcf --out exports/rcf``)
-and the students ($EDGESDK_BENCH_MODELS, colon-separated; default the bundled model
+and the students ($EDGESDK_BENCH_MODELS, colon-separated; default the bundled models
 and every other sidecar under exports/).
 
 Each (model, size, memory mode) is measured by ``edgesdk.runtime.bench`` in a
