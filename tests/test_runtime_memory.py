@@ -19,6 +19,7 @@ from datasets import REPO
 from edgesdk.errors import EdgeSDKError
 from edgesdk.runtime import bench
 from edgesdk.runtime.backends import open_backend
+from edgesdk.runtime.metadata import default_model_name
 
 SAMPLE = REPO / "edgesdk" / "models" / "sample.jpg"
 
@@ -101,6 +102,6 @@ def test_cli_benchmark_low_memory_adds_a_row_per_litert_model():
     assert proc.returncode == 2, proc.stderr  # the bad model is reported in its row; the good one still runs
     rows = json.loads(proc.stdout)["rows"]
     assert [r["model"] for r in rows if "error" in r] == ["no-such-model"]
-    bundled = [r for r in rows if r["model"] == edgesdk.load().info.name]
+    bundled = [r for r in rows if r["model"] == default_model_name()]
     assert [r["low_memory"] for r in bundled] == [False, True]
     assert all(r["peak_rss_mb"] > 10 and r["total_p50_ms"] > 0 for r in bundled)
