@@ -51,10 +51,11 @@ def cmd_export(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     protocol = Protocol(thresholds=args.thresholds)
     progress = sys.stderr.isatty()
-    training = {"checkpoint": str(args.ckpt), "config": (doc.get("config") or {}).get("source"),
-                "run": ((doc.get("config") or {}).get("run") or {}).get("name"), "iterations": doc.get("iterations"),
+    cfg = doc.get("config") or {}
+    training = {"checkpoint": str(args.ckpt), "config": cfg.get("source"),
+                "run": (cfg.get("run") or {}).get("name"), "iterations": doc.get("iterations"),
                 # a continued run's iterations count from its init, so the init is part of where the weights came from
-                "init": ((doc.get("config") or {}).get("model") or {}).get("init"),
+                "init": (cfg.get("model") or {}).get("init"),
                 "data": "BSDS500 train+val", "commit": git_commit()}
 
     # The eager fp32 reference, on the same test images the exports are scored on.
