@@ -1,6 +1,8 @@
-"""python -m convert export: checkpoint -> int8/fp32 TFLite + TorchScript, each with metadata and a parity report.
+"""python -m convert {export, qat}: checkpoint -> int8/fp32 TFLite + TorchScript, each with metadata and a parity report.
 
     python -m convert export --ckpt runs/model-hinton/model.pt --name model-hinton --out edgesdk/models
+    python -m convert qat --ckpt runs/model-c2/model.pt --out runs/qat-model-c2 [--resume]
+    python -m convert export --ckpt runs/model-c2/model.pt --qat runs/qat-model-c2/qat.pt --formats int8 ...
 
 For every file written: the sidecar JSON the runtime reads (normalisation,
 buckets, NMS, the ODS threshold measured on BSDS500 val through the runtime,
@@ -42,6 +44,8 @@ def cmd_export(args) -> int:
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise SystemExit(f"unknown formats {bad} (choose from {FORMATS})")
+    if args.qat and formats != ["int8"]:
+        raise SystemExit("--qat fine-tuned the int8 graph only: use it with --formats int8")
     root = Path(args.data or bsds500_dir())
     doc = torch.load(args.ckpt, map_location="cpu", weights_only=True)
     model = load_model(args.ckpt).eval()
@@ -59,6 +63,14 @@ def cmd_export(args) -> int:
                 "data": "BSDS500 train+val", "commit": git_commit()}
 
     # The eager fp32 reference, on the same test images the exports are scored on.
+    quantized, quantization = None, {"method": "ptq", "calibration_images": args.calib}
+    if args.qat:
+        from convert.qat import load_qat
+
+        try:
+            quantized, quantization = load_qat(model, args.qat, args.ckpt)
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--qat {args.qat}: {e}")
     test_items = list_split(root, ["test"])[: args.test_limit or None]
     started = time.perf_counter()
     eager = {n: predict(model, cv2.imread(str(img), cv2.IMREAD_COLOR)) for n, img, _ in test_items}
@@ -74,13 +86,15 @@ def cmd_export(args) -> int:
             path = export_torchscript(model, out / f"{stem}.ts")
             backend, precision, buckets = "torchscript", "fp32", ()
         else:
-            calib = calibration_batches(spec, root, sizes, count=args.calib) if fmt == "int8" else ()
-            path = export_tflite(model, out / f"{stem}.tflite", sizes, int8=fmt == "int8", calibration=calib)
+            calib = calibration_batches(spec, root, sizes, count=args.calib) if fmt == "int8" and not quantized else ()
+            path = export_tflite(model, out / f"{stem}.tflite", sizes, int8=fmt == "int8", calibration=calib,
+                                 quantized=quantized if fmt == "int8" else None)
             backend, precision = "litert", fmt
             buckets = tuple(Bucket(bucket_name(s), s[0], s[1]) for s in sizes)
         info = ModelInfo(name=stem, file=path.name, sha256=sha256_file(path), backend=backend, precision=precision,
                          input=InputNorm(spec.channel_order, tuple(spec.mean), tuple(spec.std)), buckets=buckets,
-                         hysteresis_low=args.hysteresis_low, training=training)
+                         hysteresis_low=args.hysteresis_low,
+                         training={**training, "quantization": quantization} if fmt == "int8" else training)
         sidecar = info.write(path.with_suffix(".json"))
         detector = load(sidecar, threads=args.threads)
         # The operating threshold comes from val, never from test.
@@ -106,6 +120,20 @@ def cmd_export(args) -> int:
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     report_path.with_suffix(".md").write_text(parity_markdown(report, protocol))
     print(f"parity report: {report_path} (+ .md)")
+    return 0
+
+
+def cmd_qat(args) -> int:
+    from convert.qat import QATConfig, QATRun
+    from training.paths import bsds500_dir
+
+    cfg = QATConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(QATConfig)})
+    run = QATRun(args.ckpt, args.out, cfg, Path(args.data or bsds500_dir()))
+    if args.resume:
+        run.resume()
+    finished = run.fit(until=args.until)
+    if not finished:
+        print(f"stopped at iteration {run.iteration}; continue with --resume")
     return 0
 
 
@@ -146,7 +174,8 @@ def main(argv=None) -> int:
     e.add_argument("--formats", default=",".join(FORMATS), help="comma-separated: int8, fp32, torchscript")
     e.add_argument("--buckets", default="352x512,512x352,480x640,640x480,1024x1024",
                    help="TFLite signature sizes HxW (default: %(default)s)")
-    e.add_argument("--calib", type=int, default=32, help="calibration images from BSDS500 train")
+    e.add_argument("--calib", type=int, default=32, help="calibration images from BSDS500 train (PTQ)")
+    e.add_argument("--qat", type=Path, help="int8 from this finished QAT run (qat.pt of python -m convert qat) instead of PTQ")
     e.add_argument("--data", type=Path, help="BSDS500 folder (default: ../shared/data/BSDS500)")
     e.add_argument("--thresholds", type=int, default=99)
     e.add_argument("--val-limit", type=int, default=0)
@@ -157,6 +186,18 @@ def main(argv=None) -> int:
     e.add_argument("--threads", type=int, default=0)
     e.add_argument("--report", type=Path)
     e.set_defaults(run=cmd_export)
+    q = sub.add_parser("qat", help="quantisation-aware fine-tuning of a checkpoint's int8 deploy graph (resumable)")
+    q.add_argument("--ckpt", type=Path, required=True, help="a model.pt written by python -m training")
+    q.add_argument("--out", type=Path, required=True, help="folder for qat.pt, qat-checkpoint.pt and qat.log")
+    q.add_argument("--data", type=Path, help="BSDS500 folder (default: ../shared/data/BSDS500)")
+    q.add_argument("--resume", action="store_true", help="continue from OUT/qat-checkpoint.pt")
+    q.add_argument("--until", type=int, help="stop (with a checkpoint) at this iteration")
+    from convert.qat import QATConfig
+
+    for f in dataclasses.fields(QATConfig):
+        q.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                       help=f"(default: %(default)s)")
+    q.set_defaults(run=cmd_qat)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -51,8 +51,14 @@ def export_tflite(
     int8: bool,
     calibration: Iterable[torch.Tensor] = (),
     log=print,
+    quantized: Optional[Tuple[nn.Module, Any]] = None,
 ) -> Path:
-    """Write a multi-signature .tflite (one signature per (H, W) in ``sizes``)."""
+    """Write a multi-signature .tflite (one signature per (H, W) in ``sizes``).
+
+    With ``int8``, the network is quantised by PTQ on ``calibration``, unless
+    ``quantized`` already holds an int8 graph and its quantizer (from
+    quantisation-aware fine-tuning, convert/qat.py).
+    """
     import litert_torch
     from litert_torch.quantize.quant_config import QuantConfig
 
@@ -62,9 +68,12 @@ def export_tflite(
     module: nn.Module = deploy
     started = time.perf_counter()
     if int8:
-        module, quantizer = quantize_pt2e(deploy, calibration, example)
+        if quantized is None:
+            module, quantizer = quantize_pt2e(deploy, calibration, example)
+            log(f"quantized (PT2E, int8 per-channel) in {time.perf_counter() - started:.0f} s")
+        else:
+            module, quantizer = quantized
         quant_config = QuantConfig(pt2e_quantizer=quantizer)
-        log(f"quantized (PT2E, int8 per-channel) in {time.perf_counter() - started:.0f} s")
     converter = litert_torch.Converter()
     for size in sizes:
         converter.signature(bucket_name(size), module, (torch.zeros(1, *size, 3),))

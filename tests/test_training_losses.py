@@ -7,7 +7,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from training.data import IGNORE, edge_label  # noqa: E402
-from training.losses import KnowledgeAdaptor, balanced_bce, hinton_kd, teacher_logits  # noqa: E402
+from training.losses import (  # noqa: E402
+    KnowledgeAdaptor,
+    balanced_bce,
+    balanced_bce_on_probabilities,
+    hinton_kd,
+    teacher_logits,
+)
 
 
 def test_balanced_bce_by_hand():
@@ -25,6 +31,28 @@ def test_balanced_bce_averages_images_of_a_batch():
     # P = N = 1: weights 1/2 and 1.1/2; both logits 0 -> (0.5 + 0.55) ln 2 per image.
     assert balanced_bce(one, lab).item() == pytest.approx(1.05 * math.log(2))
     assert balanced_bce(one.repeat(3, 1, 1, 1), lab.repeat(3, 1, 1, 1)).item() == pytest.approx(1.05 * math.log(2))
+
+
+def test_balanced_bce_on_probabilities_by_hand():
+    # The same four pixels as above, given as probabilities: sigmoid(0) = 0.5, sigmoid(2).
+    prob = torch.sigmoid(torch.tensor([[[[0.0, 0.0], [2.0, 5.0]]]]))
+    label = torch.tensor([[[[1, 0], [0, IGNORE]]]], dtype=torch.uint8)
+    expected = 2 / 3 * math.log(2) + 1.1 / 3 * (math.log(2) + math.log(1 + math.e**2))
+    assert balanced_bce_on_probabilities(prob, label).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_balanced_bce_on_probabilities_clamps_the_value_but_not_the_gradient():
+    # An edge at p = 0 (an int8 output rounds there): the loss is -ln(eps) * weight, finite, and the
+    # gradient is that of -ln(p) at p = eps, not the zero a plain clamp would give.
+    eps = 1.0 / 512
+    prob = torch.tensor([[[[0.0, 0.5]]]], requires_grad=True)
+    label = torch.tensor([[[[1, 0]]]], dtype=torch.uint8)
+    loss = balanced_bce_on_probabilities(prob, label, eps=eps)
+    # P = N = 1: the edge weighs 1/2, the non-edge 1.1/2.
+    assert loss.item() == pytest.approx(0.5 * -math.log(eps) + 0.55 * math.log(2), rel=1e-5)
+    loss.backward()
+    assert prob.grad[0, 0, 0, 0].item() == pytest.approx(-0.5 / eps, rel=1e-5)
+    assert prob.grad[0, 0, 0, 1].item() == pytest.approx(0.55 / 0.5, rel=1e-5)
 
 
 def kl_bernoulli(p, q):

@@ -13,6 +13,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _balance(label: torch.Tensor, neg_weight: float):
+    """RCF's per-image targets and class weights (edges N/(P+N), non-edges neg_weight*P/(P+N), ignored 0)."""
+    pos = (label == 1).float()
+    neg = (label == 0).float()
+    n_pos = pos.sum(dim=(1, 2, 3), keepdim=True)
+    n_neg = neg.sum(dim=(1, 2, 3), keepdim=True)
+    total = (n_pos + n_neg).clamp(min=1)
+    return pos, pos * (n_neg / total) + neg * (neg_weight * n_pos / total)
+
+
 def balanced_bce(logits: torch.Tensor, label: torch.Tensor, neg_weight: float = 1.1) -> torch.Tensor:
     """RCF's class-balanced binary cross-entropy.
 
@@ -33,14 +43,37 @@ def balanced_bce(logits: torch.Tensor, label: torch.Tensor, neg_weight: float = 
     ----------
     Y. Liu et al., "Richer Convolutional Features for Edge Detection", TPAMI 2019, Eq. 1.
     """
-    pos = (label == 1).float()
-    neg = (label == 0).float()
-    n_pos = pos.sum(dim=(1, 2, 3), keepdim=True)
-    n_neg = neg.sum(dim=(1, 2, 3), keepdim=True)
-    total = (n_pos + n_neg).clamp(min=1)
-    weight = pos * (n_neg / total) + neg * (neg_weight * n_pos / total)
-    loss = F.binary_cross_entropy_with_logits(logits.float(), pos, weight=weight, reduction="sum")
+    target, weight = _balance(label, neg_weight)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), target, weight=weight, reduction="sum")
     return loss / logits.shape[0]
+
+
+def balanced_bce_on_probabilities(
+    prob: torch.Tensor, label: torch.Tensor, neg_weight: float = 1.1, eps: float = 1.0 / 512
+) -> torch.Tensor:
+    """:func:`balanced_bce` for a network whose output is already the probability.
+
+    The int8 deploy graph ends in its sigmoid (convert/deploy.py), so
+    quantisation-aware fine-tuning sees probabilities, and a fake-quantised
+    one is often exactly 0 or 1. The clamp to [eps, 1 - eps] (half an 8-bit
+    step) keeps the log finite; it is straight-through, so a missed edge at
+    p = 0 still gets a gradient, as it would from the logits.
+
+    Parameters
+    ----------
+    prob : (B, 1, H, W) in [0, 1].
+    label, neg_weight : as for :func:`balanced_bce`.
+    eps : the clamp.
+
+    Returns
+    -------
+    Scalar: the weighted sum over pixels, averaged over the batch.
+    """
+    target, weight = _balance(label, neg_weight)
+    p = prob.float()
+    p = p + (p.clamp(eps, 1 - eps) - p).detach()
+    loss = -(weight * (target * torch.log(p) + (1 - target) * torch.log1p(-p))).sum()
+    return loss / prob.shape[0]
 
 
 def deep_supervision(outputs_fused: torch.Tensor, sides: Sequence[torch.Tensor], label: torch.Tensor) -> torch.Tensor:
