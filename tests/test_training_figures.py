@@ -39,3 +39,15 @@ def test_figures_from_the_bundled_model_and_their_cache(tmp_path, capsys):
     again = make_figures([("int8", "no-such-model.pt")], root, out, cache, SAMPLE_IDS[:1], thresholds=9)
     assert again["int8"].ods_f == pytest.approx(first["int8"].ods_f, abs=1e-4)
     assert "int8: test ODS" in capsys.readouterr().out
+
+
+def test_a_cache_made_by_other_weights_is_discarded(tmp_path):
+    root = sample_bsds_tree(tmp_path / "bsds", {"test": None})
+    ids = SAMPLE_IDS[:1]
+    # The label "m" first caches the Model, then names the SO Model (as a retrained checkpoint or a new
+    # bundled default would): its maps must be the SO Model's, as from a fresh cache, not the stale ones.
+    stale = make_figures([("m", "model-int8")], root, tmp_path / "a", tmp_path / "cache", ids, thresholds=9)
+    now = make_figures([("m", "so-model-int8")], root, tmp_path / "b", tmp_path / "cache", ids, thresholds=9)
+    fresh = make_figures([("m", "so-model-int8")], root, tmp_path / "c", tmp_path / "fresh", ids, thresholds=9)
+    assert now["m"].ods_f == pytest.approx(fresh["m"].ods_f, abs=1e-6)
+    assert now["m"].ods_f != pytest.approx(stale["m"].ods_f, abs=1e-4)

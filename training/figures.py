@@ -7,13 +7,15 @@ A model is a training checkpoint (``.pt``: run eagerly in fp32 with
 ``training.evaluate.predict``) or anything ``edgesdk.load`` takes (a sidecar,
 a bundled name, ``default``: run through the runtime, as shipped). Predictions
 are cached as 16-bit PNGs under ``--cache`` so a figure can be redrawn without
-running the models again.
+running the models again; a cache made by other weights than the model's now
+(a retrained checkpoint, a new bundled default) is discarded.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -39,6 +41,20 @@ def predictor(spec: str, threads: int = 0) -> Predictor:
     return lambda bgr: detector.probability(bgr, color="BGR")
 
 
+def model_fingerprint(spec: str) -> Optional[str]:
+    """sha256 of the weights behind ``spec``; None when they are not here (the cache is then trusted as it is)."""
+    from edgesdk.errors import InputError
+    from edgesdk.runtime.detector import resolve_model
+    from edgesdk.runtime.metadata import sha256_file
+
+    if spec.endswith(".pt"):
+        return sha256_file(Path(spec)) if Path(spec).is_file() else None
+    try:
+        return json.loads(resolve_model(spec).read_text())["sha256"]  # the sidecar's, checked at every load
+    except (InputError, OSError, ValueError, KeyError):
+        return None
+
+
 def predict_cached(label: str, spec: str, items: Sequence[Tuple[str, Path, Path]], cache: Path,
                    progress: bool = False) -> Dict[str, np.ndarray]:
     """Predictions of one model on `items`, read from / written to ``cache/<label>``."""
@@ -46,7 +62,13 @@ def predict_cached(label: str, spec: str, items: Sequence[Tuple[str, Path, Path]
 
     folder = cache / "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "MODEL").write_text(spec + "\n")
+    stamp, fingerprint = folder / "MODEL.json", model_fingerprint(spec)
+    if fingerprint is not None:
+        made_by = json.loads(stamp.read_text()).get("sha256") if stamp.is_file() else None
+        if made_by != fingerprint:
+            for png in folder.glob("*.png"):
+                png.unlink()
+        stamp.write_text(json.dumps({"spec": spec, "sha256": fingerprint}) + "\n")
     run = None
     preds = {}
     for name, img, _ in tqdm(items, desc=label, disable=not progress, leave=False):
