@@ -62,7 +62,7 @@ def cmd_export(args) -> int:
                 "init": (cfg.get("model") or {}).get("init"),
                 "data": "BSDS500 train+val", "commit": git_commit()}
 
-    # The eager fp32 reference, on the same test images the exports are scored on.
+    # int8 by post-training calibration, unless a finished QAT run of this checkpoint is given.
     quantized, quantization = None, {"method": "ptq", "calibration_images": args.calib}
     if args.qat:
         from convert.qat import load_qat
@@ -71,6 +71,8 @@ def cmd_export(args) -> int:
             quantized, quantization = load_qat(model, args.qat, args.ckpt)
         except (OSError, ValueError) as e:
             raise SystemExit(f"--qat {args.qat}: {e}")
+
+    # The eager fp32 reference, on the same test images the exports are scored on.
     test_items = list_split(root, ["test"])[: args.test_limit or None]
     started = time.perf_counter()
     eager = {n: predict(model, cv2.imread(str(img), cv2.IMREAD_COLOR)) for n, img, _ in test_items}

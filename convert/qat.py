@@ -192,7 +192,7 @@ class QATRun:
         path = self.out / "qat-checkpoint.pt"
         if not path.is_file():
             return False
-        st = torch.load(path, map_location="cpu", weights_only=False)
+        st = torch.load(path, map_location="cpu", weights_only=True)
         if st["checkpoint_sha256"] != self.ckpt_sha256:
             raise ValueError(f"{path} fine-tunes {st['checkpoint']} with another content than {self.ckpt} has now")
         self.graph.load_state_dict(st["graph"])
@@ -268,7 +268,7 @@ def load_qat(model: nn.Module, path: Path, ckpt: Optional[Path] = None) -> Tuple
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    st = torch.load(path, map_location="cpu", weights_only=False)
+    st = torch.load(path, map_location="cpu", weights_only=True)
     if st.get("format") != QAT_FORMAT:
         raise ValueError(f"{path}: not a QAT state written by python -m convert qat")
     if ckpt is not None and sha256_file(Path(ckpt)) != st["checkpoint_sha256"]:
