@@ -223,13 +223,13 @@ class QATRun:
         """Fine-tune to ``until`` (default: all iterations); True when finished (``qat.pt`` written)."""
         from torch.utils.data import DataLoader
 
-        from training.train import BatchStream, KeyedDataset
+        from training.train import BatchStream, KeyedDataset, loader_worker_ignores_sigterm
 
         cfg = self.cfg
         stop_at = min(until or cfg.iterations, cfg.iterations)
         sampler = BatchStream(len(self.dataset), cfg.batch, cfg.seed, self.iteration, stop_at)
         loader = DataLoader(KeyedDataset(self.dataset), batch_sampler=sampler, num_workers=cfg.workers,
-                            prefetch_factor=2 if cfg.workers else None)
+                            prefetch_factor=2 if cfg.workers else None, worker_init_fn=loader_worker_ignores_sigterm)
         previous = signal.signal(signal.SIGTERM, self._on_signal)
         self.log(f"qat {self.ckpt}: iterations {self.iteration}->{stop_at}, batch {cfg.batch}, lr {cfg.lr:g}, "
                  f"observers until {int(cfg.observe_fraction * cfg.iterations)}")

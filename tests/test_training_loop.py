@@ -83,7 +83,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_bsds, tmp_pa
         assert torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]), k
 
 
-def _write_config(path: Path, iterations: int) -> Path:
+def _write_config(path: Path, iterations: int, workers: int = 0) -> Path:
     path.write_text(
         f"""
 [run]
@@ -91,7 +91,7 @@ name = "tiny-cli"
 iterations = {iterations}
 batch = 2
 bf16 = false
-workers = 0
+workers = {workers}
 log_every = 1
 threads = 1
 checkpoint_minutes = 60
@@ -140,18 +140,24 @@ def test_cli_train_evaluates_and_records_a_results_row(tiny_bsds, tmp_path):
     assert len(row) == 1 and f"{ods:.4f}" in row[0] and "ci" in row[0]
 
 
-def test_sigterm_writes_a_checkpoint_and_resume_finishes(tiny_bsds, tmp_path):
-    cfg = _write_config(tmp_path / "tiny.toml", iterations=10_000)
+# A job scheduler (Slurm, systemd, Kubernetes) sends SIGTERM to every process of the job, data-loader
+# workers included; the trainer must still be the one that stops, and it must checkpoint first.
+@pytest.mark.parametrize("workers,to_group", [(0, False), (1, True)], ids=["trainer", "process-group-with-worker"])
+def test_sigterm_writes_a_checkpoint_and_resume_finishes(tiny_bsds, tmp_path, workers, to_group):
+    cfg = _write_config(tmp_path / "tiny.toml", iterations=10_000, workers=workers)
     run = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "training", "train", "--config", str(cfg), "--out", str(run), "--no-eval"],
-        env=_env(tiny_bsds), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env(tiny_bsds), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     log = run / "train.log"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (log.is_file() and re.search(r"\bit 2\b", log.read_text())):
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    if to_group:
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     assert "stopped at iteration" in stdout

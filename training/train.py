@@ -81,6 +81,18 @@ class BatchStream(Sampler):
         return max(0, self.stop - self.start)
 
 
+def loader_worker_ignores_sigterm(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: leave SIGTERM to the training process.
+
+    A job scheduler (Slurm, systemd, Kubernetes, ``kill -- -PGID``) signals
+    every process of the job. A worker killed by it would take the trainer
+    down with "DataLoader worker ... is killed" before the trainer could
+    checkpoint; ignoring it, the worker lives until the trainer has saved and
+    shuts its loader down.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class KeyedDataset(torch.utils.data.Dataset):
     """Adapts BsdsEdges to (epoch, index) keys."""
 
@@ -265,6 +277,7 @@ class Trainer:
             num_workers=self.cfg.run.workers,
             persistent_workers=False,
             prefetch_factor=2 if self.cfg.run.workers else None,
+            worker_init_fn=loader_worker_ignores_sigterm,
         )
 
     def _on_signal(self, signum, frame) -> None:
