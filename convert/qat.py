@@ -221,15 +221,11 @@ class QATRun:
 
     def fit(self, until: Optional[int] = None) -> bool:
         """Fine-tune to ``until`` (default: all iterations); True when finished (``qat.pt`` written)."""
-        from torch.utils.data import DataLoader
-
-        from training.train import BatchStream, KeyedDataset, loader_worker_ignores_sigterm
+        from training.train import batch_loader
 
         cfg = self.cfg
         stop_at = min(until or cfg.iterations, cfg.iterations)
-        sampler = BatchStream(len(self.dataset), cfg.batch, cfg.seed, self.iteration, stop_at)
-        loader = DataLoader(KeyedDataset(self.dataset), batch_sampler=sampler, num_workers=cfg.workers,
-                            prefetch_factor=2 if cfg.workers else None, worker_init_fn=loader_worker_ignores_sigterm)
+        loader = batch_loader(self.dataset, cfg.batch, cfg.seed, self.iteration, stop_at, cfg.workers)
         previous = signal.signal(signal.SIGTERM, self._on_signal)
         self.log(f"qat {self.ckpt}: iterations {self.iteration}->{stop_at}, batch {cfg.batch}, lr {cfg.lr:g}, "
                  f"observers until {int(cfg.observe_fraction * cfg.iterations)}")

@@ -108,6 +108,19 @@ class KeyedDataset(torch.utils.data.Dataset):
         return self.base[idx]
 
 
+def batch_loader(dataset: BsdsEdges, batch: int, seed: int, start: int, stop: int, workers: int,
+                 rank: int = 0, world: int = 1) -> DataLoader:
+    """The batches of iterations [start, stop) of one rank (BatchStream), loaded by ``workers`` processes."""
+    return DataLoader(
+        KeyedDataset(dataset),
+        batch_sampler=BatchStream(len(dataset), batch, seed, start, stop, rank, world),
+        num_workers=workers,
+        persistent_workers=False,
+        prefetch_factor=2 if workers else None,
+        worker_init_fn=loader_worker_ignores_sigterm,
+    )
+
+
 def make_optimizer(cfg: TrainConfig, model: nn.Module, extra: List[nn.Parameter]) -> torch.optim.Optimizer:
     backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
     heads = [p for n, p in model.named_parameters() if not n.startswith("backbone.")] + extra
@@ -270,15 +283,8 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------
     def loader(self, start: int, stop: int) -> DataLoader:
-        sampler = BatchStream(len(self.dataset), self.cfg.run.batch, self.cfg.run.seed, start, stop, self.rank, self.world)
-        return DataLoader(
-            KeyedDataset(self.dataset),
-            batch_sampler=sampler,
-            num_workers=self.cfg.run.workers,
-            persistent_workers=False,
-            prefetch_factor=2 if self.cfg.run.workers else None,
-            worker_init_fn=loader_worker_ignores_sigterm,
-        )
+        return batch_loader(self.dataset, self.cfg.run.batch, self.cfg.run.seed, start, stop, self.cfg.run.workers,
+                            self.rank, self.world)
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
