@@ -77,7 +77,7 @@ def cmd_cache_teacher(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = cache_teacher(teacher.to(memory_format=torch.channels_last), Path(args.out), args.splits, limit=args.limit,
-                        progress=sys.stderr.isatty())
+                        progress=sys.stderr.isatty(), device=args.device)
     print(f"teacher cache in {out}")
     return 0
 
@@ -173,6 +173,7 @@ def main(argv=None) -> int:
     c.add_argument("--splits", nargs="+", default=["train", "val"])
     c.add_argument("--limit", type=int, default=0)
     c.add_argument("--threads", type=int, default=0)
+    c.add_argument("--device", default="cpu", help="where the teacher runs: cpu or cuda[:N]")
     c.set_defaults(run=cmd_cache_teacher)
 
     pr = sub.add_parser("prune", help="L1 filter pruning of a trained RCF")

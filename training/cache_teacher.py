@@ -29,21 +29,25 @@ def cache_teacher(
     root: Optional[Path] = None,
     limit: int = 0,
     progress: bool = False,
+    device: str = "cpu",
 ) -> Path:
-    """Write ``<id>.png`` (8-bit probabilities) and ``features.npz`` (id -> pooled last-layer features)."""
+    """Write ``<id>.png`` (8-bit probabilities) and ``features.npz`` (id -> pooled last-layer features).
+
+    The teacher runs in float32 on ``device`` (``cpu`` or ``cuda``); it is moved there.
+    """
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    teacher.eval()
+    teacher = teacher.to(device).eval()
     feats = {}
     items = list_split(Path(root or bsds500_dir()), splits)[: limit or None]
     for name, img, _ in tqdm(items, desc="teacher", disable=not progress):
         bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
-        x = torch.from_numpy(to_input(bgr, type(teacher).INPUT))[None].contiguous(memory_format=torch.channels_last)
+        x = torch.from_numpy(to_input(bgr, type(teacher).INPUT))[None].to(device).contiguous(memory_format=torch.channels_last)
         out = teacher(x, with_features=True)
-        prob = torch.sigmoid(out.fused)[0, 0].float().numpy()
+        prob = torch.sigmoid(out.fused)[0, 0].float().cpu().numpy()
         cv2.imwrite(str(out_dir / f"{name}.png"), np.round(prob * 255).astype(np.uint8))
-        feats[name] = out.features.float().mean(dim=(2, 3))[0].numpy()
+        feats[name] = out.features.float().mean(dim=(2, 3))[0].cpu().numpy()
     np.savez(out_dir / "features.npz", **feats)
     return out_dir

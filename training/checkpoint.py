@@ -93,8 +93,9 @@ def init_weights(model: nn.Module, init: Optional[str]) -> str:
 
 
 def save_model(path: Path, model: nn.Module, arch: Dict[str, Any], extra: Optional[Dict[str, Any]] = None) -> None:
-    """Weights plus what is needed to rebuild and feed the model."""
-    doc = {"arch": arch, "input": type(model).INPUT.as_dict(), "state_dict": model.state_dict(), **(extra or {})}
+    """Weights (on the CPU, whatever device trained them) plus what is needed to rebuild and feed the model."""
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    doc = {"arch": arch, "input": type(model).INPUT.as_dict(), "state_dict": weights, **(extra or {})}
     atomic_save(doc, path)
 
 
@@ -115,6 +116,14 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 
 def git_commit() -> str:
+    """The repository's short commit (``-dirty`` with uncommitted changes).
+
+    A copy of the tree without ``.git`` (a rented GPU machine, a container)
+    takes it from ``$EDGESDK_COMMIT`` when set, so its runs still say what
+    code made them.
+    """
+    if not (REPO / ".git").exists() and os.environ.get("EDGESDK_COMMIT"):
+        return os.environ["EDGESDK_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, timeout=5)

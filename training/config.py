@@ -21,7 +21,8 @@ class RunConfig:
     batch: int = 4
     checkpoint_minutes: float = 5.0
     log_every: int = 10
-    bf16: bool = True  # autocast to bfloat16 where the CPU supports it
+    bf16: bool = True  # autocast to bfloat16 where the device supports it
+    device: str = "auto"  # cpu | cuda | cuda:N | auto (cuda when torch sees one)
     threads: int = 0  # torch intra-op threads (0: default)
     workers: int = 1  # data-loader processes
 

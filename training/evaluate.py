@@ -28,8 +28,9 @@ def predict(model: nn.Module, bgr: np.ndarray) -> np.ndarray:
     model.eval()
     h, w = bgr.shape[:2]
     padded = pad_to(bgr, (round_up(h, STRIDE_MULTIPLE), round_up(w, STRIDE_MULTIPLE)))
-    x = torch.from_numpy(to_input(padded, type(model).INPUT))[None].contiguous(memory_format=torch.channels_last)
-    return torch.sigmoid(model(x).fused)[0, 0, :h, :w].float().numpy()
+    device = next(model.parameters()).device  # where the model was trained (a GPU run evaluates there)
+    x = torch.from_numpy(to_input(padded, type(model).INPUT))[None].to(device).contiguous(memory_format=torch.channels_last)
+    return torch.sigmoid(model(x).fused)[0, 0, :h, :w].float().cpu().numpy()
 
 
 def evaluate_split(

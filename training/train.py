@@ -36,6 +36,25 @@ def bf16_available() -> bool:
         return False
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device a run asks for: ``cpu``, ``cuda[:N]``, or ``auto`` (a GPU when torch sees one)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"run.device = {name!r}, but this torch sees no CUDA device (torch {torch.__version__})")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"run.device = {name!r}: expected cpu, cuda, cuda:N or auto")
+    return device
+
+
+def bf16_autocast_available(device: torch.device) -> bool:
+    """bfloat16 autocast pays on CPUs with native bf16 instructions and on GPUs that have bf16 (Ampere on)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bf16_available()
+
+
 def memory_format_for(model: nn.Module) -> torch.memory_format:
     """channels_last for the VGG models (dense convs, ~2x faster on oneDNN); NCHW for students.
 
@@ -109,8 +128,11 @@ class KeyedDataset(torch.utils.data.Dataset):
 
 
 def batch_loader(dataset: BsdsEdges, batch: int, seed: int, start: int, stop: int, workers: int,
-                 rank: int = 0, world: int = 1) -> DataLoader:
-    """The batches of iterations [start, stop) of one rank (BatchStream), loaded by ``workers`` processes."""
+                 rank: int = 0, world: int = 1, pin_memory: bool = False) -> DataLoader:
+    """The batches of iterations [start, stop) of one rank (BatchStream), loaded by ``workers`` processes.
+
+    ``pin_memory`` (for a GPU run) lets the host-to-device copy overlap the step.
+    """
     return DataLoader(
         KeyedDataset(dataset),
         batch_sampler=BatchStream(len(dataset), batch, seed, start, stop, rank, world),
@@ -118,6 +140,7 @@ def batch_loader(dataset: BsdsEdges, batch: int, seed: int, start: int, stop: in
         persistent_workers=False,
         prefetch_factor=2 if workers else None,
         worker_init_fn=loader_worker_ignores_sigterm,
+        pin_memory=pin_memory,
     )
 
 
@@ -157,12 +180,13 @@ class Trainer:
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
         torch.manual_seed(cfg.run.seed)
-        self.use_bf16 = cfg.run.bf16 and bf16_available()
+        self.device = resolve_device(cfg.run.device)
+        self.use_bf16 = cfg.run.bf16 and bf16_autocast_available(self.device)
         self.model = build_for_init({"kind": cfg.model.kind, "preset": cfg.model.preset}, cfg.model.init)
         self.init_note = init_weights(self.model, cfg.model.init)
         self.arch = architecture(self.model, cfg.model.kind)
         self.memory_format = memory_format_for(self.model)
-        self.model = self.model.to(memory_format=self.memory_format)
+        self.model = self.model.to(self.device, memory_format=self.memory_format)
         kinds = set(cfg.loss.kind.split("+"))
         unknown = kinds - {"rcf", "hinton", "adaptor"}
         if unknown:
@@ -170,7 +194,7 @@ class Trainer:
         self.kinds = kinds
         self.adaptor = None
         if "adaptor" in kinds:
-            self.adaptor = KnowledgeAdaptor(self.model.feature_channels, cfg.teacher.feature_channels)
+            self.adaptor = KnowledgeAdaptor(self.model.feature_channels, cfg.teacher.feature_channels).to(self.device)
         needs_teacher = bool(kinds & {"hinton", "adaptor"})
         if needs_teacher and not cfg.teacher.cache:
             raise ValueError("distillation losses need [teacher] cache (python -m training cache-teacher)")
@@ -249,9 +273,10 @@ class Trainer:
 
     # -- one step --------------------------------------------------------------
     def losses(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         x = batch["image"].contiguous(memory_format=self.memory_format)
         label = batch["label"]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
             out = self.net(x, with_features=self.adaptor is not None)
         parts = {"gt": deep_supervision(out.fused, out.sides, label)}
         total = parts["gt"]
@@ -265,7 +290,8 @@ class Trainer:
         parts["total"] = total
         return parts
 
-    def step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    def step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """One optimizer step; returns the detached loss parts (tensors: reading them waits for a GPU)."""
         self.net.train()
         parts = self.losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -279,12 +305,12 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.iteration += 1
-        return {k: float(v.detach()) for k, v in parts.items()}
+        return {k: v.detach() for k, v in parts.items()}
 
     # -- the loop --------------------------------------------------------------
     def loader(self, start: int, stop: int) -> DataLoader:
         return batch_loader(self.dataset, self.cfg.run.batch, self.cfg.run.seed, start, stop, self.cfg.run.workers,
-                            self.rank, self.world)
+                            self.rank, self.world, pin_memory=self.device.type == "cuda")
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
@@ -299,7 +325,7 @@ class Trainer:
         last_ckpt = time.monotonic()
         self.log(
             f"start {self.cfg.run.name}: iterations {self.iteration}->{stop_at}, batch {self.cfg.run.batch}x{self.world}, "
-            f"bf16 {self.use_bf16}, init {self.init_note}, commit {git_commit()}"
+            f"device {self.device}, bf16 {self.use_bf16}, init {self.init_note}, commit {git_commit()}"
         )
         try:
             t_prev = time.perf_counter()
@@ -311,7 +337,7 @@ class Trainer:
                 bar.update(1)
                 if self.iteration % self.cfg.run.log_every == 0 or self.iteration == stop_at:
                     lr = self.optimizer.param_groups[-1]["lr"]
-                    self.log(f"it {self.iteration} " + " ".join(f"{k} {v:.4g}" for k, v in parts.items()) + f" lr {lr:.3g}")
+                    self.log(f"it {self.iteration} " + " ".join(f"{k} {float(v):.4g}" for k, v in parts.items()) + f" lr {lr:.3g}")
                 if self._sync_stop():
                     self.save_checkpoint()
                     self.log("stopped by signal; resume with --resume")

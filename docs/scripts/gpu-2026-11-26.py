@@ -1,0 +1,242 @@
+"""The one GPU lease of issue 5 (2026-11-26, one H200, 15 minutes of device time in all).
+
+What it runs, on a copy of the repository with ``gpu/`` carried beside it:
+
+1. the RCF teacher, continued from ``runs/rcf-4500`` (sent as bfloat16) with the
+   recipe of ``rcf.toml`` at batch 8, its cosine schedule sized from the
+   throughput measured in its first iterations so that it ends at a deadline;
+2. meanwhile, the Model alone continued from ``runs/model-c3`` for 5000-iteration
+   cycles of ``model.toml`` (c4, then c5, ... while time allows);
+3. after the teacher: its maps cached on train+val, then one 5000-iteration cycle of
+   ``model-hinton.toml`` (Hinton KD, T=2, alpha 0.5) from the same ``model-c3``:
+   against the alone c4, the A/B of "distillation helps".
+
+Nothing is scored there (the test split is not sent); the models come back under
+``$OUT`` and are evaluated on the CPU with ``python -m training evaluate``.
+
+    python3 docs/scripts/gpu-2026-11-26.py run --budget 530      # on the device
+    python3 docs/scripts/gpu-2026-11-26.py run --budget 300 --smoke   # a CPU rehearsal of every stage
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import lzma
+import os
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+CARRIED = REPO / "gpu"
+WORK = Path(os.environ.get("GPU_WORK", "/tmp/gpu-work"))
+OUT = Path(os.environ.get("OUT", "/tmp/gpu-out"))
+STUDENT_ITERATIONS = 5000
+
+
+def say(msg: str) -> None:
+    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+    print(line, flush=True)
+    with open(OUT / "driver.log", "a") as fh:
+        fh.write(line + "\n")
+
+
+def unpack() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    for name in ("rcf-4500.bf16.pt", "model-c3.pt"):
+        (WORK / name).write_bytes(lzma.decompress((CARRIED / f"{name}.xz").read_bytes()))
+
+
+def build_native() -> None:
+    """The C++ kernels, compiled in place (the evaluation imports them; nothing here scores)."""
+    if glob.glob(str(REPO / "edgesdk" / "_native*.so")):
+        return
+    import pybind11
+
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    inc = [f"-I{pybind11.get_include()}", f"-I{sysconfig.get_paths()['include']}", f"-I{REPO / 'csrc'}"]
+    objs, procs = [], []
+    for src in sorted((REPO / "csrc").glob("*.cpp")):
+        obj = WORK / f"{src.stem}.o"
+        objs.append(str(obj))
+        procs.append(subprocess.Popen(["c++", "-O3", "-fno-math-errno", "-ffp-contract=off", "-std=c++17", "-fPIC",
+                                       *inc, "-c", str(src), "-o", str(obj)]))
+    if any(p.wait() for p in procs):
+        raise RuntimeError("compiling csrc failed")
+    subprocess.run(["c++", "-shared", *objs, "-o", str(REPO / "edgesdk" / f"_native{suffix}")], check=True)
+
+
+def sets(smoke: bool, device: str, **extra) -> dict:
+    base = {"run.device": device, "run.checkpoint_minutes": 1e9, "run.log_every": 50}
+    if smoke:
+        base.update({"data.crop": 96, "run.log_every": 5})
+    base.update(extra)
+    return base
+
+
+def teacher(args) -> None:
+    """RCF to a deadline: measure its throughput, then fix the schedule's length to end in time."""
+    import torch
+
+    from training.cache_teacher import cache_teacher
+    from training.config import load_config
+    from training.train import Trainer
+
+    torch.backends.cudnn.benchmark = True
+    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
+        args.smoke, args.device, **{"run.name": "rcf-gpu", "model.init": str(WORK / "rcf-4500.bf16.pt"),
+                                    "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
+                                    "run.iterations": 10**7}))
+    tr = Trainer(cfg, WORK / "rcf-gpu")
+    warm, probe = (4, 8) if args.smoke else (60, 160)
+    tr.fit(until=warm)
+    t = time.time()
+    tr.fit(until=probe)
+    rate = (probe - warm) / (time.time() - t)
+    cfg.run.iterations = probe + max(1, int(0.95 * rate * (args.deadline - time.time())))
+    say(f"teacher: {rate:.2f} it/s at batch {cfg.run.batch}; schedule set to {cfg.run.iterations} iterations")
+    tr.fit()
+    path = tr.save_final()
+    say(f"teacher: {tr.iteration} iterations in {tr.wall_s:.0f} s -> {path}")
+    doc = torch.load(path, map_location="cpu", weights_only=True)
+    # Two halves (by bytes) in bfloat16: each under the 16 MiB a returned file may have.
+    keys, total, acc, cut = list(doc["state_dict"]), sum(t.numel() for t in doc["state_dict"].values()), 0, 0
+    for cut, k in enumerate(keys):
+        if acc >= total / 2:
+            break
+        acc += doc["state_dict"][k].numel()
+    for part, chunk in (("a", keys[:cut]), ("b", keys[cut:])):
+        half = {k: v for k, v in doc.items() if k != "state_dict"}
+        half["state_dict"] = {k: doc["state_dict"][k].to(torch.bfloat16) for k in chunk}
+        torch.save(half, OUT / f"rcf-gpu.{part}.pt")
+    cache_teacher(tr.model.float(), WORK / "teacher-rcf-gpu", limit=4 if args.smoke else 0, device=str(tr.device))
+    say("teacher: maps cached")
+    del tr
+    import shutil
+
+    kd = student(args, "model-c4-kd", "training/configs/model-hinton.toml", WORK / "model-c3.pt",
+                 {"teacher.cache": str(WORK / "teacher-rcf-gpu"), "data.limit": 4 if args.smoke else 0})
+    shutil.copy(kd, OUT / "model-c4-kd.pt")
+
+
+def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
+    import torch
+
+    from training.config import load_config
+    from training.train import Trainer
+
+    torch.backends.cudnn.benchmark = True
+
+    iterations = 6 if args.smoke else STUDENT_ITERATIONS
+    cfg = load_config(REPO / config, sets(args.smoke, args.device, **{
+        "run.name": name, "model.init": str(init), "run.iterations": iterations, "run.workers": args.student_workers,
+        **extra}))
+    t = time.time()
+    tr = Trainer(cfg, WORK / name)
+    tr.fit()
+    path = tr.save_final()
+    say(f"{name}: {tr.iteration} iterations in {time.time() - t:.0f} s")
+    return path
+
+
+def students_alone(args) -> None:
+    """Cycles of the Model alone from model-c3 while the teacher trains, as many as fit."""
+    import shutil
+
+    init, k, last = WORK / "model-c3.pt", 4, 0.0
+    while True:
+        if last and time.time() + 1.1 * last > args.deadline:
+            say(f"alone: no time for cycle c{k} (the last took {last:.0f} s)")
+            return
+        t = time.time()
+        name = f"model-c{k}"
+        init = student(args, name, "training/configs/model.toml", init, {})
+        last = time.time() - t
+        # c4 is the A/B baseline; later cycles overwrite one file (eight files come back at most).
+        shutil.copy(init, OUT / ("model-c4.pt" if k == 4 else "model-alone-last.pt"))
+        k += 1
+
+
+def run(args) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    say(f"python {sys.version.split()[0]}; budget {args.budget:.0f} s")
+    unpack()
+    build_native()
+    import torch
+
+    say(f"torch {torch.__version__}, cuda {torch.cuda.is_available()} "
+        f"{torch.cuda.get_device_name() if torch.cuda.is_available() else ''}; unpacked and built in {time.time() - start:.0f} s")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OPENCV_FOR_THREADS_NUM="1")
+    me = [sys.executable, __file__]
+    common = ["--device", args.device, "--workers", str(args.workers), "--student-workers", str(args.student_workers)]
+    if args.smoke:
+        common.append("--smoke")
+    # The teacher stops at 55 % of the budget; the KD cycle and packing need the rest. Alone
+    # cycles end by 65 %, so that the KD cycle has the GPU to itself soon after it starts.
+    t_deadline = start + 0.55 * args.budget
+    s_deadline = start + 0.65 * args.budget
+    with open(WORK / "teacher.log", "w") as tlog, open(WORK / "alone.log", "w") as alog:
+        pt = subprocess.Popen([*me, "teacher", "--deadline", str(t_deadline), *common], env=env, stdout=tlog, stderr=subprocess.STDOUT)
+        pa = subprocess.Popen([*me, "alone", "--deadline", str(s_deadline), *common], env=env, stdout=alog, stderr=subprocess.STDOUT)
+        hard = start + 0.95 * args.budget
+        for name, p in (("teacher", pt), ("alone", pa)):
+            try:
+                rc = p.wait(timeout=max(1.0, hard - time.time()))
+            except subprocess.TimeoutExpired:
+                p.terminate()  # the trainer checkpoints on SIGTERM
+                rc = p.wait(timeout=30)
+            say(f"{name} exited with {rc}")
+    # At most eight files come back: the logs travel as one archive (and their ends in the output).
+    with tarfile.open(OUT / "logs.tar.gz", "w:gz") as tar:
+        for log in [*WORK.glob("*.log"), *WORK.glob("*/train.log")]:
+            tar.add(log, arcname=str(log.relative_to(WORK)))
+    for log in ("teacher.log", "alone.log"):
+        print(f"--- end of {log}", "".join((WORK / log).read_text().splitlines(True)[-15:]), sep="\n")
+    say(f"done in {time.time() - start:.0f} s")
+
+
+def merge(args) -> None:
+    """Here, after the lease: the returned files become runs/<name>/model.pt (teacher back in float32)."""
+    import shutil
+
+    import torch
+
+    from training.checkpoint import atomic_save
+
+    src, runs = Path(args.returned), REPO / "runs"
+    a, b = (torch.load(src / f"rcf-gpu.{p}.pt", map_location="cpu", weights_only=True) for p in "ab")
+    doc = {k: v for k, v in a.items() if k != "state_dict"}
+    doc["state_dict"] = {k: v.float() for k, v in {**a["state_dict"], **b["state_dict"]}.items()}
+    atomic_save(doc, runs / "rcf-gpu" / "model.pt")
+    for name in ("model-c4", "model-c4-kd", "model-alone-last"):
+        if (src / f"{name}.pt").is_file():
+            dst = runs / f"{name}-gpu" / "model.pt"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src / f"{name}.pt", dst)
+    with tarfile.open(src / "logs.tar.gz") as tar:
+        tar.extractall(runs / "gpu-2026-11-26-logs", filter="data")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stage", choices=["run", "teacher", "alone", "merge"])
+    p.add_argument("--returned", help="(merge) the folder the lease's files came back to")
+    p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
+    p.add_argument("--deadline", type=float, help="(stages) wall-clock time to end by")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--workers", type=int, default=9)
+    p.add_argument("--student-workers", type=int, default=4)
+    p.add_argument("--smoke", action="store_true", help="tiny crops and iterations: rehearse every stage")
+    args = p.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    {"run": run, "teacher": teacher, "alone": students_alone, "merge": merge}[args.stage](args)
+
+
+if __name__ == "__main__":
+    main()
