@@ -187,3 +187,26 @@ def test_torchrun_two_processes_keep_identical_weights(tiny_bsds, tmp_path):
     log = (run / "train.log").read_text()
     assert "batch 2x2" in log  # two ranks, each with its own batch
     assert re.search(r"replicas identical on 2 ranks: weights sha256 [0-9a-f]{16}", log), log
+
+
+def test_device_choice_is_checked_and_auto_falls_back_to_the_cpu():
+    from training.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="expected cpu, cuda"):
+        resolve_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_saved_models_hold_cpu_tensors_and_name_the_commit_given(tiny_bsds, tmp_path, monkeypatch):
+    # A run on another machine (a GPU lease) reports the commit it was told, not its copy's stale .git.
+    monkeypatch.setenv("EDGESDK_COMMIT", "abc1234")
+    trainer = Trainer(tiny_config(iterations=1, device="auto"), tmp_path / "run", data_root=tiny_bsds)
+    assert trainer.fit()
+    doc = torch.load(trainer.save_final(), map_location="meta", weights_only=True)
+    assert doc["commit"] == "abc1234"
+    st = torch.load(tmp_path / "run" / "model.pt", weights_only=True)  # no map_location: as saved
+    assert {t.device.type for t in st["state_dict"].values()} == {"cpu"}

@@ -118,11 +118,11 @@ def atomic_save(obj: Any, path: Path) -> None:
 def git_commit() -> str:
     """The repository's short commit (``-dirty`` with uncommitted changes).
 
-    A copy of the tree without ``.git`` (a rented GPU machine, a container)
-    takes it from ``$EDGESDK_COMMIT`` when set, so its runs still say what
-    code made them.
+    ``$EDGESDK_COMMIT``, when set, wins: a copy of the tree on another machine
+    (a rented GPU, a container) may carry no ``.git`` or a stale one, and its
+    runs must still say what code made them.
     """
-    if not (REPO / ".git").exists() and os.environ.get("EDGESDK_COMMIT"):
+    if os.environ.get("EDGESDK_COMMIT"):
         return os.environ["EDGESDK_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)

@@ -46,9 +46,9 @@ def say(msg: str) -> None:
         fh.write(line + "\n")
 
 
-def unpack() -> None:
+def unpack(args) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    for name in ("rcf-4500.bf16.pt", "model-c3.pt"):
+    for name in {args.teacher_init, args.alone_init, args.kd_init}:
         (WORK / name).write_bytes(lzma.decompress((CARRIED / f"{name}.xz").read_bytes()))
 
 
@@ -89,10 +89,11 @@ def teacher(args) -> None:
 
     torch.backends.cudnn.benchmark = True
     cfg = load_config(REPO / "training/configs/rcf.toml", sets(
-        args.smoke, args.device, **{"run.name": "rcf-gpu", "model.init": str(WORK / "rcf-4500.bf16.pt"),
+        args.smoke, args.device, **{"run.name": args.teacher_name, "model.init": str(WORK / args.teacher_init),
                                     "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
-                                    "run.iterations": 10**7}))
-    tr = Trainer(cfg, WORK / "rcf-gpu")
+                                    "run.iterations": 10**7,
+                                    **({"model.backbone_lr_mult": args.backbone_lr_mult} if args.backbone_lr_mult else {})}))
+    tr = Trainer(cfg, WORK / args.teacher_name)
     warm, probe = (4, 8) if args.smoke else (60, 160)
     tr.fit(until=warm)
     t = time.time()
@@ -113,15 +114,19 @@ def teacher(args) -> None:
     for part, chunk in (("a", keys[:cut]), ("b", keys[cut:])):
         half = {k: v for k, v in doc.items() if k != "state_dict"}
         half["state_dict"] = {k: doc["state_dict"][k].to(torch.bfloat16) for k in chunk}
-        torch.save(half, OUT / f"rcf-gpu.{part}.pt")
-    cache_teacher(tr.model.float(), WORK / "teacher-rcf-gpu", limit=4 if args.smoke else 0, device=str(tr.device))
+        torch.save(half, OUT / f"{args.teacher_name}.{part}.pt")
+    if args.no_kd:
+        return
+    cache = WORK / f"teacher-{args.teacher_name}"
+    cache_teacher(tr.model.float(), cache, limit=4 if args.smoke else 0, device=str(tr.device))
     say("teacher: maps cached")
     del tr
     import shutil
 
-    kd = student(args, "model-c4-kd", "training/configs/model-hinton.toml", WORK / "model-c3.pt",
-                 {"teacher.cache": str(WORK / "teacher-rcf-gpu"), "data.limit": 4 if args.smoke else 0})
-    shutil.copy(kd, OUT / "model-c4-kd.pt")
+    name = f"model-c{args.cycle}-kd"
+    kd = student(args, name, "training/configs/model-hinton.toml", WORK / args.kd_init,
+                 {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0})
+    shutil.copy(kd, OUT / f"{name}.pt")
 
 
 def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
@@ -145,10 +150,10 @@ def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
 
 
 def students_alone(args) -> None:
-    """Cycles of the Model alone from model-c3 while the teacher trains, as many as fit."""
+    """Cycles of the Model alone from --alone-init while the teacher trains, as many as fit."""
     import shutil
 
-    init, k, last = WORK / "model-c3.pt", 4, 0.0
+    init, k, last = WORK / args.alone_init, args.cycle, 0.0
     while True:
         if last and time.time() + 1.1 * last > args.deadline:
             say(f"alone: no time for cycle c{k} (the last took {last:.0f} s)")
@@ -157,8 +162,8 @@ def students_alone(args) -> None:
         name = f"model-c{k}"
         init = student(args, name, "training/configs/model.toml", init, {})
         last = time.time() - t
-        # c4 is the A/B baseline; later cycles overwrite one file (eight files come back at most).
-        shutil.copy(init, OUT / ("model-c4.pt" if k == 4 else "model-alone-last.pt"))
+        # The first is the A/B baseline; later cycles overwrite one file (eight files come back at most).
+        shutil.copy(init, OUT / (f"{name}.pt" if k == args.cycle else "model-alone-last.pt"))
         k += 1
 
 
@@ -166,7 +171,7 @@ def run(args) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     start = time.time()
     say(f"python {sys.version.split()[0]}; budget {args.budget:.0f} s")
-    unpack()
+    unpack(args)
     build_native()
     import torch
 
@@ -174,9 +179,38 @@ def run(args) -> None:
         f"{torch.cuda.get_device_name() if torch.cuda.is_available() else ''}; unpacked and built in {time.time() - start:.0f} s")
     env = dict(os.environ, PYTHONPATH=str(REPO), OPENCV_FOR_THREADS_NUM="1")
     me = [sys.executable, __file__]
-    common = ["--device", args.device, "--workers", str(args.workers), "--student-workers", str(args.student_workers)]
+    common = ["--device", args.device, "--workers", str(args.workers), "--student-workers", str(args.student_workers),
+              "--teacher-init", args.teacher_init, "--teacher-name", args.teacher_name, "--alone-init", args.alone_init,
+              "--kd-init", args.kd_init, "--cycle", str(args.cycle)]
     if args.smoke:
         common.append("--smoke")
+    if args.teachers_only:
+        # Teachers alone, side by side, one per backbone learning-rate factor: an A/B of the recipe.
+        mults = args.teachers_only.split(",")
+        deadline = start + 0.85 * args.budget
+        procs = []
+        for m in mults:
+            name = f"{args.teacher_name}-bb{m}"
+            sub = [a if a != args.teacher_name else name for a in common]
+            sub[sub.index("--workers") + 1] = str(args.workers // len(mults))
+            log = open(WORK / f"{name}.log", "w")
+            procs.append((name, subprocess.Popen([*me, "teacher", "--deadline", str(deadline), "--no-kd",
+                                                  "--backbone-lr-mult", m, *sub], env=env, stdout=log,
+                                                 stderr=subprocess.STDOUT)))
+        for name, p in procs:
+            try:
+                rc = p.wait(timeout=max(1.0, start + 0.97 * args.budget - time.time()))
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                rc = p.wait(timeout=20)
+            say(f"{name} exited with {rc}")
+        with tarfile.open(OUT / "logs.tar.gz", "w:gz") as tar:
+            for log in [*WORK.glob("*.log"), *WORK.glob("*/train.log")]:
+                tar.add(log, arcname=str(log.relative_to(WORK)))
+        for name, _ in procs:
+            print(f"--- end of {name}.log", "".join((WORK / f"{name}.log").read_text().splitlines(True)[-12:]), sep="\n")
+        say(f"done in {time.time() - start:.0f} s")
+        return
     # The teacher stops at 55 % of the budget; the KD cycle and packing need the rest. Alone
     # cycles end by 65 %, so that the KD cycle has the GPU to itself soon after it starts.
     t_deadline = start + 0.55 * args.budget
@@ -210,23 +244,35 @@ def merge(args) -> None:
     from training.checkpoint import atomic_save
 
     src, runs = Path(args.returned), REPO / "runs"
-    a, b = (torch.load(src / f"rcf-gpu.{p}.pt", map_location="cpu", weights_only=True) for p in "ab")
+    a, b = (torch.load(src / f"{args.teacher_name}.{p}.pt", map_location="cpu", weights_only=True) for p in "ab")
     doc = {k: v for k, v in a.items() if k != "state_dict"}
     doc["state_dict"] = {k: v.float() for k, v in {**a["state_dict"], **b["state_dict"]}.items()}
-    atomic_save(doc, runs / "rcf-gpu" / "model.pt")
-    for name in ("model-c4", "model-c4-kd", "model-alone-last"):
+    doc["commit"] = args.commit or doc.get("commit")
+    atomic_save(doc, runs / args.teacher_name / "model.pt")
+    for name in (f"model-c{args.cycle}", f"model-c{args.cycle}-kd", "model-alone-last"):
         if (src / f"{name}.pt").is_file():
             dst = runs / f"{name}-gpu" / "model.pt"
             dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src / f"{name}.pt", dst)
+            student = torch.load(src / f"{name}.pt", map_location="cpu", weights_only=True)
+            student["commit"] = args.commit or student.get("commit")
+            atomic_save(student, dst)
     with tarfile.open(src / "logs.tar.gz") as tar:
-        tar.extractall(runs / "gpu-2026-11-26-logs", filter="data")
+        tar.extractall(runs / f"gpu-2026-11-26-logs-c{args.cycle}", filter="data")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=["run", "teacher", "alone", "merge"])
     p.add_argument("--returned", help="(merge) the folder the lease's files came back to")
+    p.add_argument("--commit", help="(merge) the commit the lease ran, recorded in the models")
+    p.add_argument("--teacher-init", default="rcf-4500.bf16.pt", help="file in gpu/ (as .xz) the teacher starts from")
+    p.add_argument("--teacher-name", default="rcf-gpu")
+    p.add_argument("--alone-init", default="model-c3.pt", help="file in gpu/ (as .xz) the alone cycles start from")
+    p.add_argument("--kd-init", default="model-c3.pt", help="file in gpu/ (as .xz) the KD cycle starts from")
+    p.add_argument("--cycle", type=int, default=4, help="number of the student cycle trained (c4: the fourth)")
+    p.add_argument("--teachers-only", help="comma-separated backbone lr factors: train only teachers, side by side")
+    p.add_argument("--backbone-lr-mult", type=float, default=0.0, help="(teacher) override the config's factor")
+    p.add_argument("--no-kd", action="store_true", help="(teacher) stop after the teacher")
     p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
     p.add_argument("--deadline", type=float, help="(stages) wall-clock time to end by")
     p.add_argument("--device", default="cuda")
