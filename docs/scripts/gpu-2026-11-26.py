@@ -13,8 +13,13 @@ What it runs, on a copy of the repository with ``gpu/`` carried beside it:
 
 Nothing is scored there (the test split is not sent); the models come back under
 ``$OUT`` and are evaluated on the CPU with ``python -m training evaluate``.
+A second call trained two teachers side by side (``--teachers-only 0.1,1.0``: the
+backbone's learning-rate factor) from the first call's teacher.
 
-    python3 docs/scripts/gpu-2026-11-26.py run --budget 530      # on the device
+    python docs/scripts/gpu-2026-11-26.py pack --init runs/rcf-4500/model.pt:rcf-4500.bf16.pt \
+        --init runs/model-c3/model.pt:model-c3.pt                 # here: fill gpu/ (git-ignored)
+
+    python3 docs/scripts/gpu-2026-11-26.py run --budget 520      # on the device
     python3 docs/scripts/gpu-2026-11-26.py run --budget 300 --smoke   # a CPU rehearsal of every stage
 """
 
@@ -235,6 +240,47 @@ def run(args) -> None:
     say(f"done in {time.time() - start:.0f} s")
 
 
+def pack(args) -> None:
+    """Here, before the lease: fill gpu/ with what travels (64 MiB a call, the repository included).
+
+    BSDS500 train+val: the JPEGs as they are, the ground truth rewritten as ``.mat`` files holding only
+    the annotators' ``Boundaries`` (5.1 MB instead of 13.6; each checked equal on reading). Inits:
+    ``SRC:NAME`` xz-compressed to ``gpu/NAME.xz``, cast to bfloat16 when NAME contains ``.bf16.``.
+    """
+    import io
+    import shutil
+
+    import numpy as np
+    import scipy.io
+    import torch
+
+    from edgesdk.eval import read_ground_truth
+    from training.paths import bsds500_dir
+
+    src, dst = bsds500_dir(), CARRIED / "BSDS500"
+    for split in ("train", "val"):
+        (dst / "images" / split).mkdir(parents=True, exist_ok=True)
+        (dst / "groundTruth" / split).mkdir(parents=True, exist_ok=True)
+        for img in sorted((src / "images" / split).glob("*.jpg")):
+            shutil.copy2(img, dst / "images" / split / img.name)
+            maps = read_ground_truth(src / "groundTruth" / split / f"{img.stem}.mat")
+            cells = np.empty((1, len(maps)), dtype=object)
+            for i, m in enumerate(maps):
+                cells[0, i] = {"Boundaries": m.astype(np.uint8)}
+            out = dst / "groundTruth" / split / f"{img.stem}.mat"
+            scipy.io.savemat(out, {"groundTruth": cells}, do_compression=True)
+            if not all(np.array_equal(a, b) for a, b in zip(read_ground_truth(out), maps)):
+                raise RuntimeError(f"{out}: does not read back as {img.stem}'s ground truth")
+    for spec in args.init or []:
+        path, _, name = spec.partition(":")
+        doc = torch.load(path, map_location="cpu", weights_only=True)
+        if ".bf16." in name:
+            doc["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in doc["state_dict"].items()}
+        buf = io.BytesIO()
+        torch.save(doc, buf)
+        (CARRIED / f"{name}.xz").write_bytes(lzma.compress(buf.getvalue(), preset=6))
+
+
 def merge(args) -> None:
     """Here, after the lease: the returned files become runs/<name>/model.pt (teacher back in float32)."""
     import shutil
@@ -262,7 +308,8 @@ def merge(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=["run", "teacher", "alone", "merge"])
+    p.add_argument("stage", choices=["pack", "run", "teacher", "alone", "merge"])
+    p.add_argument("--init", action="append", help="(pack) SRC:NAME, a model to send as gpu/NAME.xz; repeat")
     p.add_argument("--returned", help="(merge) the folder the lease's files came back to")
     p.add_argument("--commit", help="(merge) the commit the lease ran, recorded in the models")
     p.add_argument("--teacher-init", default="rcf-4500.bf16.pt", help="file in gpu/ (as .xz) the teacher starts from")
@@ -281,7 +328,7 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help="tiny crops and iterations: rehearse every stage")
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    {"run": run, "teacher": teacher, "alone": students_alone, "merge": merge}[args.stage](args)
+    {"pack": pack, "run": run, "teacher": teacher, "alone": students_alone, "merge": merge}[args.stage](args)
 
 
 if __name__ == "__main__":
