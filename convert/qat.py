@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +165,7 @@ class QATRun:
         self.optimizer = torch.optim.AdamW(self.graph.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: qat_lr_factor(cfg, it))
         self.ckpt_sha256 = sha256_file(self.ckpt)
-        self.iteration, self.wall_s, self._stop = 0, 0.0, False
+        self.iteration, self.wall_s = 0, 0.0
 
     def log(self, msg: str) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -188,6 +187,9 @@ class QATRun:
         atomic_save(self.state(), path)
         return path
 
+    def save_checkpoint(self) -> None:
+        self.save()
+
     def resume(self) -> bool:
         path = self.out / "qat-checkpoint.pt"
         if not path.is_file():
@@ -203,7 +205,7 @@ class QATRun:
         self.log(f"resumed at iteration {self.iteration}")
         return True
 
-    def step(self, batch: Dict[str, torch.Tensor]) -> float:
+    def step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         from training.losses import balanced_bce_on_probabilities
 
         set_observers(self.graph, self.iteration < self.cfg.observe_fraction * self.cfg.iterations)
@@ -214,38 +216,20 @@ class QATRun:
         self.optimizer.step()
         self.scheduler.step()
         self.iteration += 1
-        return float(loss.detach())
-
-    def _on_signal(self, signum, frame) -> None:
-        self._stop = True
+        return {"loss": loss.detach()}
 
     def fit(self, until: Optional[int] = None) -> bool:
         """Fine-tune to ``until`` (default: all iterations); True when finished (``qat.pt`` written)."""
-        from training.train import batch_loader
+        from training.train import batch_loader, run_steps
 
         cfg = self.cfg
         stop_at = min(until or cfg.iterations, cfg.iterations)
         loader = batch_loader(self.dataset, cfg.batch, cfg.seed, self.iteration, stop_at, cfg.workers)
-        previous = signal.signal(signal.SIGTERM, self._on_signal)
         self.log(f"qat {self.ckpt}: iterations {self.iteration}->{stop_at}, batch {cfg.batch}, lr {cfg.lr:g}, "
                  f"observers until {int(cfg.observe_fraction * cfg.iterations)}")
-        last_ckpt, t_prev = time.monotonic(), time.perf_counter()
-        try:
-            for batch in loader:
-                loss = self.step(batch)
-                now = time.perf_counter()
-                self.wall_s, t_prev = self.wall_s + now - t_prev, now
-                if self.iteration % cfg.log_every == 0 or self.iteration == stop_at:
-                    self.log(f"it {self.iteration} loss {loss:.4g} lr {self.optimizer.param_groups[0]['lr']:.3g}")
-                if self._stop:
-                    self.save()
-                    self.log("stopped by signal; resume with --resume")
-                    return False
-                if time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
-                    self.save()
-                    last_ckpt = time.monotonic()
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        if not run_steps(self, loader, stop_at, log_every=cfg.log_every, checkpoint_minutes=cfg.checkpoint_minutes,
+                         lr=lambda: self.optimizer.param_groups[0]["lr"]):
+            return False
         self.save()
         if self.iteration < cfg.iterations:
             return False

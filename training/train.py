@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Protocol, Tuple
 
 import numpy as np
 import torch
@@ -144,6 +144,61 @@ def batch_loader(dataset: BsdsEdges, batch: int, seed: int, start: int, stop: in
     )
 
 
+class SteppedJob(Protocol):
+    """What run_steps drives: the trainer, a QAT run."""
+
+    iteration: int
+    wall_s: float
+
+    def step(self, batch: Dict[str, torch.Tensor]) -> Mapping[str, torch.Tensor]: ...
+
+    def save_checkpoint(self) -> None: ...
+
+    def log(self, msg: str) -> None: ...
+
+
+def run_steps(job: SteppedJob, loader: Iterable[Dict[str, torch.Tensor]], stop_at: int, *, log_every: int,
+              checkpoint_minutes: float, lr: Callable[[], float],
+              stop_requested: Callable[[bool], bool] = bool, on_step: Callable[[], None] = lambda: None) -> bool:
+    """Step ``job`` through ``loader`` (the batches of its iterations up to ``stop_at``).
+
+    Wall time (data waits included) adds up in ``job.wall_s``; every ``log_every``
+    iterations, and at ``stop_at``, a line ``it N <loss parts> lr X`` is logged; a
+    checkpoint is saved every ``checkpoint_minutes``. SIGTERM (a job scheduler,
+    ``kill``) does not kill the process: it asks for a stop, honoured at the next
+    iteration boundary with a checkpoint. ``stop_requested`` turns this process's
+    request into the decision (data-parallel ranks must all stop at the same step).
+
+    Returns True when the loader is exhausted, False when stopped by the signal.
+    """
+    requested = False
+
+    def on_sigterm(signum, frame) -> None:
+        nonlocal requested
+        requested = True
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    last_ckpt, t_prev = time.monotonic(), time.perf_counter()
+    try:
+        for batch in loader:
+            parts = job.step(batch)
+            now = time.perf_counter()
+            job.wall_s, t_prev = job.wall_s + now - t_prev, now
+            on_step()
+            if job.iteration % log_every == 0 or job.iteration == stop_at:
+                job.log(f"it {job.iteration} " + " ".join(f"{k} {float(v):.4g}" for k, v in parts.items()) + f" lr {lr():.3g}")
+            if stop_requested(requested):
+                job.save_checkpoint()
+                job.log("stopped by signal; resume with --resume")
+                return False
+            if time.monotonic() - last_ckpt > 60 * checkpoint_minutes:
+                job.save_checkpoint()
+                last_ckpt = time.monotonic()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return True
+
+
 def make_optimizer(cfg: TrainConfig, model: nn.Module, extra: List[nn.Parameter]) -> torch.optim.Optimizer:
     backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
     heads = [p for n, p in model.named_parameters() if not n.startswith("backbone.")] + extra
@@ -219,7 +274,6 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(cfg, it))
         self.iteration = 0
         self.wall_s = 0.0
-        self._stop = False
         # The code a run was started from (kept across resumes; RESULTS.md records it).
         self.commit = git_commit()
 
@@ -312,42 +366,25 @@ class Trainer:
         return batch_loader(self.dataset, self.cfg.run.batch, self.cfg.run.seed, start, stop, self.cfg.run.workers,
                             self.rank, self.world, pin_memory=self.device.type == "cuda")
 
-    def _on_signal(self, signum, frame) -> None:
-        self._stop = True
-
     def fit(self, until: Optional[int] = None, progress: bool = False) -> bool:
         """Train to `until` (default: the configured iterations); True if finished, False if stopped."""
         stop_at = min(until or self.cfg.run.iterations, self.cfg.run.iterations)
-        previous = signal.signal(signal.SIGTERM, self._on_signal)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=stop_at, initial=self.iteration, disable=not progress or self.rank != 0, desc=self.cfg.run.name)
-        last_ckpt = time.monotonic()
         self.log(
             f"start {self.cfg.run.name}: iterations {self.iteration}->{stop_at}, batch {self.cfg.run.batch}x{self.world}, "
             f"device {self.device}, bf16 {self.use_bf16}, init {self.init_note}, commit {git_commit()}"
         )
         try:
-            t_prev = time.perf_counter()
-            for batch in self.loader(self.iteration, stop_at):
-                parts = self.step(batch)
-                now = time.perf_counter()
-                self.wall_s += now - t_prev  # data waits included
-                t_prev = now
-                bar.update(1)
-                if self.iteration % self.cfg.run.log_every == 0 or self.iteration == stop_at:
-                    lr = self.optimizer.param_groups[-1]["lr"]
-                    self.log(f"it {self.iteration} " + " ".join(f"{k} {float(v):.4g}" for k, v in parts.items()) + f" lr {lr:.3g}")
-                if self._sync_stop():
-                    self.save_checkpoint()
-                    self.log("stopped by signal; resume with --resume")
-                    return False
-                if time.monotonic() - last_ckpt > 60 * self.cfg.run.checkpoint_minutes:
-                    self.save_checkpoint()
-                    last_ckpt = time.monotonic()
+            finished = run_steps(self, self.loader(self.iteration, stop_at), stop_at, log_every=self.cfg.run.log_every,
+                                 checkpoint_minutes=self.cfg.run.checkpoint_minutes,
+                                 lr=lambda: self.optimizer.param_groups[-1]["lr"], stop_requested=self._sync_stop,
+                                 on_step=lambda: bar.update(1))
         finally:
             bar.close()
-            signal.signal(signal.SIGTERM, previous)
+        if not finished:
+            return False
         self.save_checkpoint()
         if self.world > 1:
             self.check_replicas()
@@ -379,10 +416,11 @@ class Trainer:
             raise RuntimeError(f"data-parallel replicas differ after iteration {self.iteration}: {digests}")
         self.log(f"replicas identical on {self.world} ranks: weights sha256 {digests[0][:16]}")
 
-    def _sync_stop(self) -> bool:
+    def _sync_stop(self, requested: bool) -> bool:
+        """Stop when any rank was asked to (all ranks must leave the loop at the same step)."""
         if self.world == 1:
-            return self._stop
-        flag = torch.tensor([1.0 if self._stop else 0.0])
+            return requested
+        flag = torch.tensor([1.0 if requested else 0.0])
         dist.all_reduce(flag)
         return bool(flag.item() > 0)
 
