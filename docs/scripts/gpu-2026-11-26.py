@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import glob
+import io
 import lzma
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -126,8 +128,6 @@ def teacher(args) -> None:
     cache_teacher(tr.model.float(), cache, limit=4 if args.smoke else 0, device=str(tr.device))
     say("teacher: maps cached")
     del tr
-    import shutil
-
     name = f"model-c{args.cycle}-kd"
     kd = student(args, name, "training/configs/model-hinton.toml", WORK / args.kd_init,
                  {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0})
@@ -156,8 +156,6 @@ def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
 
 def students_alone(args) -> None:
     """Cycles of the Model alone from --alone-init while the teacher trains, as many as fit."""
-    import shutil
-
     init, k, last = WORK / args.alone_init, args.cycle, 0.0
     while True:
         if last and time.time() + 1.1 * last > args.deadline:
@@ -170,6 +168,31 @@ def students_alone(args) -> None:
         # The first is the A/B baseline; later cycles overwrite one file (eight files come back at most).
         shutil.copy(init, OUT / (f"{name}.pt" if k == args.cycle else "model-alone-last.pt"))
         k += 1
+
+
+def wait_and_archive(procs, hard: float) -> None:
+    """Wait for the stages (SIGTERM, on which a trainer checkpoints, at ``hard``); then pack their logs.
+
+    At most eight files come back: the logs travel as one archive, and their ends in the output.
+    """
+    for name, p in procs:
+        try:
+            rc = p.wait(timeout=max(1.0, hard - time.time()))
+        except subprocess.TimeoutExpired:
+            p.terminate()
+            rc = p.wait(timeout=30)
+        say(f"{name} exited with {rc}")
+    with tarfile.open(OUT / "logs.tar.gz", "w:gz") as tar:
+        for log in [*WORK.glob("*.log"), *WORK.glob("*/train.log")]:
+            tar.add(log, arcname=str(log.relative_to(WORK)))
+    for name, _ in procs:
+        print(f"--- end of {name}.log", "".join((WORK / f"{name}.log").read_text().splitlines(True)[-15:]), sep="\n")
+
+
+def stage(me, name: str, args, env) -> tuple:
+    """A stage of this script in its own process, its output in WORK/<name>.log."""
+    with open(WORK / f"{name}.log", "w") as log:
+        return name, subprocess.Popen([*me, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def run(args) -> None:
@@ -198,45 +221,15 @@ def run(args) -> None:
             name = f"{args.teacher_name}-bb{m}"
             sub = [a if a != args.teacher_name else name for a in common]
             sub[sub.index("--workers") + 1] = str(args.workers // len(mults))
-            log = open(WORK / f"{name}.log", "w")
-            procs.append((name, subprocess.Popen([*me, "teacher", "--deadline", str(deadline), "--no-kd",
-                                                  "--backbone-lr-mult", m, *sub], env=env, stdout=log,
-                                                 stderr=subprocess.STDOUT)))
-        for name, p in procs:
-            try:
-                rc = p.wait(timeout=max(1.0, start + 0.97 * args.budget - time.time()))
-            except subprocess.TimeoutExpired:
-                p.terminate()
-                rc = p.wait(timeout=20)
-            say(f"{name} exited with {rc}")
-        with tarfile.open(OUT / "logs.tar.gz", "w:gz") as tar:
-            for log in [*WORK.glob("*.log"), *WORK.glob("*/train.log")]:
-                tar.add(log, arcname=str(log.relative_to(WORK)))
-        for name, _ in procs:
-            print(f"--- end of {name}.log", "".join((WORK / f"{name}.log").read_text().splitlines(True)[-12:]), sep="\n")
-        say(f"done in {time.time() - start:.0f} s")
-        return
-    # The teacher stops at 55 % of the budget; the KD cycle and packing need the rest. Alone
-    # cycles end by 65 %, so that the KD cycle has the GPU to itself soon after it starts.
-    t_deadline = start + 0.55 * args.budget
-    s_deadline = start + 0.65 * args.budget
-    with open(WORK / "teacher.log", "w") as tlog, open(WORK / "alone.log", "w") as alog:
-        pt = subprocess.Popen([*me, "teacher", "--deadline", str(t_deadline), *common], env=env, stdout=tlog, stderr=subprocess.STDOUT)
-        pa = subprocess.Popen([*me, "alone", "--deadline", str(s_deadline), *common], env=env, stdout=alog, stderr=subprocess.STDOUT)
-        hard = start + 0.95 * args.budget
-        for name, p in (("teacher", pt), ("alone", pa)):
-            try:
-                rc = p.wait(timeout=max(1.0, hard - time.time()))
-            except subprocess.TimeoutExpired:
-                p.terminate()  # the trainer checkpoints on SIGTERM
-                rc = p.wait(timeout=30)
-            say(f"{name} exited with {rc}")
-    # At most eight files come back: the logs travel as one archive (and their ends in the output).
-    with tarfile.open(OUT / "logs.tar.gz", "w:gz") as tar:
-        for log in [*WORK.glob("*.log"), *WORK.glob("*/train.log")]:
-            tar.add(log, arcname=str(log.relative_to(WORK)))
-    for log in ("teacher.log", "alone.log"):
-        print(f"--- end of {log}", "".join((WORK / log).read_text().splitlines(True)[-15:]), sep="\n")
+            procs.append(stage(me, name, ["teacher", "--deadline", str(deadline), "--no-kd", "--backbone-lr-mult", m,
+                                          *sub], env))
+        wait_and_archive(procs, start + 0.97 * args.budget)
+    else:
+        # The teacher stops at 55 % of the budget; the KD cycle and packing need the rest. Alone
+        # cycles end by 65 %, so that the KD cycle has the GPU to itself soon after it starts.
+        procs = [stage(me, "teacher", ["teacher", "--deadline", str(start + 0.55 * args.budget), *common], env),
+                 stage(me, "alone", ["alone", "--deadline", str(start + 0.65 * args.budget), *common], env)]
+        wait_and_archive(procs, start + 0.95 * args.budget)
     say(f"done in {time.time() - start:.0f} s")
 
 
@@ -247,9 +240,6 @@ def pack(args) -> None:
     the annotators' ``Boundaries`` (5.1 MB instead of 13.6; each checked equal on reading). Inits:
     ``SRC:NAME`` xz-compressed to ``gpu/NAME.xz``, cast to bfloat16 when NAME contains ``.bf16.``.
     """
-    import io
-    import shutil
-
     import numpy as np
     import scipy.io
     import torch
@@ -283,8 +273,6 @@ def pack(args) -> None:
 
 def merge(args) -> None:
     """Here, after the lease: the returned files become runs/<name>/model.pt (teacher back in float32)."""
-    import shutil
-
     import torch
 
     from training.checkpoint import atomic_save
@@ -303,7 +291,7 @@ def merge(args) -> None:
             student["commit"] = args.commit or student.get("commit")
             atomic_save(student, dst)
     with tarfile.open(src / "logs.tar.gz") as tar:
-        tar.extractall(runs / f"gpu-2026-11-26-logs-c{args.cycle}", filter="data")
+        tar.extractall(REPO / args.logs, filter="data")
 
 
 def main() -> None:
@@ -312,6 +300,7 @@ def main() -> None:
     p.add_argument("--init", action="append", help="(pack) SRC:NAME, a model to send as gpu/NAME.xz; repeat")
     p.add_argument("--returned", help="(merge) the folder the lease's files came back to")
     p.add_argument("--commit", help="(merge) the commit the lease ran, recorded in the models")
+    p.add_argument("--logs", default="runs/gpu-logs", help="(merge) where the returned logs are unpacked")
     p.add_argument("--teacher-init", default="rcf-4500.bf16.pt", help="file in gpu/ (as .xz) the teacher starts from")
     p.add_argument("--teacher-name", default="rcf-gpu")
     p.add_argument("--alone-init", default="model-c3.pt", help="file in gpu/ (as .xz) the alone cycles start from")
