@@ -53,6 +53,11 @@ def say(msg: str) -> None:
         fh.write(line + "\n")
 
 
+def cast_floats(state_dict: dict, dtype) -> dict:
+    """The state dict with its floating-point tensors in ``dtype`` (integer buffers stay as they are)."""
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
 def unpack(args) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     for name in {args.teacher_init, args.alone_init, args.kd_init}:
@@ -120,7 +125,7 @@ def teacher(args) -> None:
         acc += doc["state_dict"][k].numel()
     for part, chunk in (("a", keys[:cut]), ("b", keys[cut:])):
         half = {k: v for k, v in doc.items() if k != "state_dict"}
-        half["state_dict"] = {k: doc["state_dict"][k].to(torch.bfloat16) for k in chunk}
+        half["state_dict"] = cast_floats({k: doc["state_dict"][k] for k in chunk}, torch.bfloat16)
         torch.save(half, OUT / f"{args.teacher_name}.{part}.pt")
     if args.no_kd:
         return
@@ -265,7 +270,7 @@ def pack(args) -> None:
         path, _, name = spec.partition(":")
         doc = torch.load(path, map_location="cpu", weights_only=True)
         if ".bf16." in name:
-            doc["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in doc["state_dict"].items()}
+            doc["state_dict"] = cast_floats(doc["state_dict"], torch.bfloat16)
         buf = io.BytesIO()
         torch.save(doc, buf)
         (CARRIED / f"{name}.xz").write_bytes(lzma.compress(buf.getvalue(), preset=6))
@@ -280,7 +285,7 @@ def merge(args) -> None:
     src, runs = Path(args.returned), REPO / "runs"
     a, b = (torch.load(src / f"{args.teacher_name}.{p}.pt", map_location="cpu", weights_only=True) for p in "ab")
     doc = {k: v for k, v in a.items() if k != "state_dict"}
-    doc["state_dict"] = {k: v.float() for k, v in {**a["state_dict"], **b["state_dict"]}.items()}
+    doc["state_dict"] = cast_floats({**a["state_dict"], **b["state_dict"]}, torch.float32)
     doc["commit"] = args.commit or doc.get("commit")
     atomic_save(doc, runs / args.teacher_name / "model.pt")
     for name in (f"model-c{args.cycle}", f"model-c{args.cycle}-kd", "model-alone-last"):
