@@ -70,3 +70,31 @@ def test_config_trains_two_iterations(config, tiny_bsds, teacher_cache, pruned_i
         assert " kd " in log
     if "adaptor" in cfg.loss.kind:
         assert " adapt " in log
+
+
+def test_class_balanced_kd_weighs_the_non_edge_majority_down(tiny_bsds, teacher_cache, tmp_path):
+    # Same weights (seeded), same batch: RCF's class weights are all <= 1 and most pixels are
+    # non-edges weighted about P/(P+N), so the balanced KD term is a fraction of the plain one.
+    config = REPO / "training" / "configs" / "model-hinton.toml"
+    overrides = {"run.batch": 1, "run.workers": 0, "run.bf16": False, "data.crop": 64, "model.init": "",
+                 "model.preset": "so-model", "teacher.cache": str(teacher_cache)}
+    kd = {}
+    for balance in (False, True):
+        cfg = load_config(config, {**overrides, "loss.kd_balance": balance})
+        trainer = Trainer(cfg, tmp_path / str(balance), data_root=tiny_bsds)  # seeded: the same weights
+        batch = next(iter(trainer.loader(0, 1)))
+        with torch.no_grad():
+            kd[balance] = trainer.losses(batch)["kd"].item()
+    assert 0 < kd[True] < 0.5 * kd[False]
+
+
+def test_config_values_are_type_checked(tmp_path):
+    from training.__main__ import _parse_set
+
+    config = REPO / "training" / "configs" / "model-hinton.toml"
+    assert _parse_set(["loss.kd_balance=true", "run.seed=3"]) == {"loss.kd_balance": True, "run.seed": 3}
+    assert load_config(config, _parse_set(["loss.kd_balance=false"])).loss.kd_balance is False
+    with pytest.raises(ValueError, match="kd_balance must be bool"):
+        load_config(config, {"loss.kd_balance": "no"})
+    with pytest.raises(ValueError, match="iterations must be int"):
+        load_config(config, {"run.iterations": 2.5})

@@ -11,6 +11,7 @@ from training.losses import (  # noqa: E402
     KnowledgeAdaptor,
     balanced_bce,
     balanced_bce_on_probabilities,
+    balance_weights,
     hinton_kd,
     teacher_logits,
 )
@@ -74,8 +75,27 @@ def test_hinton_kd_is_zero_when_student_equals_teacher_and_respects_mask():
     assert hinton_kd(z, z, 3.0).item() == pytest.approx(0.0, abs=1e-5)
     s = torch.zeros(1, 1, 1, 2)
     t = torch.tensor([[[[5.0, 5.0]]]])
-    half = hinton_kd(s, t, 1.0, valid=torch.tensor([[[[1.0, 0.0]]]]))
+    half = hinton_kd(s, t, 1.0, weight=torch.tensor([[[[1.0, 0.0]]]]))
     assert half.item() == pytest.approx(hinton_kd(s, t, 1.0).item() / 2)
+
+
+def test_class_balanced_hinton_kd_by_hand():
+    # One edge among four labelled pixels and one ignored pixel: RCF's weights are
+    # 3/4 for the edge, 1.1 * 1/4 for each non-edge and 0 for the ignored one.
+    label = torch.tensor([[[[1.0, 0.0, 0.0, 0.0, float(IGNORE)]]]])
+    target, weight = balance_weights(label)
+    assert weight.flatten().tolist() == pytest.approx([0.75, 0.275, 0.275, 0.275, 0.0])
+    assert target.flatten().tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
+    t_logits = [2.0, -1.0, 0.5, -3.0, 4.0]
+    s_logits = [0.0, 0.0, -2.0, 1.0, -4.0]
+    temperature = 2.0
+    expected = 0.0
+    for w, t, s in zip([0.75, 0.275, 0.275, 0.275, 0.0], t_logits, s_logits):
+        p_t = 1 / (1 + math.exp(-t / temperature))
+        p_s = 1 / (1 + math.exp(-s / temperature))
+        expected += w * temperature**2 * kl_bernoulli(p_t, p_s)
+    got = hinton_kd(torch.tensor([[s_logits]]), torch.tensor([[t_logits]]), temperature, weight=weight)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_adaptor_mse_by_hand():

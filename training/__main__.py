@@ -26,6 +26,9 @@ def _parse_set(items):
         key, _, raw = item.partition("=")
         if not _ or "." not in key:
             raise SystemExit(f"--set expects section.key=value, got {item!r}")
+        if raw in ("true", "false"):  # TOML's spelling, as in the config files
+            overrides[key] = raw == "true"
+            continue
         try:
             overrides[key] = ast.literal_eval(raw)
         except (ValueError, SyntaxError):

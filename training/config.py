@@ -61,6 +61,8 @@ class LossConfig:
     kind: str = "rcf"  # rcf | hinton | adaptor | hinton+adaptor
     temperature: float = 2.0
     alpha: float = 0.5  # weight of the distillation term against the ground-truth term
+    # Weigh the KD term's pixels with RCF's class balance (as the ground-truth term is); off: every pixel 1.
+    kd_balance: bool = False
     adaptor_lambda: float = 1e4
 
 
@@ -99,7 +101,12 @@ def _section(cls, values: Dict[str, Any], where: str):
         raise ValueError(f"{where}: unknown keys {unknown} (known: {sorted(names)})")
     kwargs = {}
     for k, v in values.items():
-        kwargs[k] = tuple(v) if names[k].type.startswith("Tuple") else v
+        kind = names[k].type
+        # A mistyped value would pass silently: the string "false" is truthy.
+        expected = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}.get(kind)
+        if expected and (not isinstance(v, expected) or (kind != "bool" and isinstance(v, bool))):
+            raise ValueError(f"{where}: {k} must be {kind}, got {v!r}")
+        kwargs[k] = tuple(v) if kind.startswith("Tuple") else v
     return cls(**kwargs)
 
 

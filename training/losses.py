@@ -13,8 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _balance(label: torch.Tensor, neg_weight: float):
-    """RCF's per-image targets and class weights (edges N/(P+N), non-edges neg_weight*P/(P+N), ignored 0)."""
+def balance_weights(label: torch.Tensor, neg_weight: float = 1.1):
+    """RCF's per-image targets and class weights (edges N/(P+N), non-edges neg_weight*P/(P+N), ignored 0).
+
+    Returns ``(target, weight)``, both (B, 1, H, W) float.
+    """
     pos = (label == 1).float()
     neg = (label == 0).float()
     n_pos = pos.sum(dim=(1, 2, 3), keepdim=True)
@@ -43,7 +46,7 @@ def balanced_bce(logits: torch.Tensor, label: torch.Tensor, neg_weight: float = 
     ----------
     Y. Liu et al., "Richer Convolutional Features for Edge Detection", TPAMI 2019, Eq. 1.
     """
-    target, weight = _balance(label, neg_weight)
+    target, weight = balance_weights(label, neg_weight)
     loss = F.binary_cross_entropy_with_logits(logits.float(), target, weight=weight, reduction="sum")
     return loss / logits.shape[0]
 
@@ -69,7 +72,7 @@ def balanced_bce_on_probabilities(
     -------
     Scalar: the weighted sum over pixels, averaged over the batch.
     """
-    target, weight = _balance(label, neg_weight)
+    target, weight = balance_weights(label, neg_weight)
     p = prob.float()
     p = p + (p.clamp(eps, 1 - eps) - p).detach()
     loss = -(weight * (target * torch.log(p) + (1 - target) * torch.log1p(-p))).sum()
@@ -90,7 +93,7 @@ def teacher_logits(prob: torch.Tensor, eps: float = 1.0 / 510) -> torch.Tensor:
     return torch.log(p) - torch.log1p(-p)
 
 
-def hinton_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float, valid: torch.Tensor | None = None) -> torch.Tensor:
+def hinton_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Hinton distillation for per-pixel binary outputs.
 
     Each pixel is a Bernoulli variable; the teacher's and the student's
@@ -101,11 +104,21 @@ def hinton_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float, 
     ----------
     student, teacher : (B, 1, H, W) logits.
     temperature : T >= 1.
-    valid : optional (B, 1, H, W) mask of pixels to include.
+    weight : optional (B, 1, H, W) per-pixel weights (a 0/1 mask, or RCF's
+        class balance from :func:`balance_weights`; see below).
 
     Returns
     -------
-    Scalar: T^2 * KL summed over pixels, averaged over the batch.
+    Scalar: T^2 * KL (weighted) summed over pixels, averaged over the batch.
+
+    Notes
+    -----
+    Unweighted, every pixel counts 1 while RCF's balanced BCE gives the
+    non-edge majority about P/(P+N) each, so on 320-pixel crops the
+    distillation sum comes out some 35x the ground-truth term (measured,
+    see docs/results.md) and ``alpha`` no longer sets the mix. Weighting the
+    KL with the same class balance puts both terms on one scale: the
+    ground-truth term with the teacher's softened probabilities as targets.
 
     References
     ----------
@@ -118,8 +131,8 @@ def hinton_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float, 
     kl = F.binary_cross_entropy_with_logits(s_scaled, p_t, reduction="none") - F.binary_cross_entropy_with_logits(
         t_scaled, p_t, reduction="none"
     )
-    if valid is not None:
-        kl = kl * valid.float()
+    if weight is not None:
+        kl = kl * weight.float()
     return t * t * kl.sum() / student.shape[0]
 
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Sampler
 from training.checkpoint import architecture, atomic_save, build_for_init, git_commit, init_weights, save_model
 from training.config import TrainConfig
 from training.data import Augment, BsdsEdges
-from training.losses import KnowledgeAdaptor, deep_supervision, hinton_kd, teacher_logits
+from training.losses import KnowledgeAdaptor, balance_weights, deep_supervision, hinton_kd, teacher_logits
 from training.paths import bsds500_dir
 
 
@@ -335,7 +335,8 @@ class Trainer:
         parts = {"gt": deep_supervision(out.fused, out.sides, label)}
         total = parts["gt"]
         if "hinton" in self.kinds:
-            parts["kd"] = hinton_kd(out.fused, teacher_logits(batch["teacher"]), self.cfg.loss.temperature)
+            weight = balance_weights(label)[1] if self.cfg.loss.kd_balance else None
+            parts["kd"] = hinton_kd(out.fused, teacher_logits(batch["teacher"]), self.cfg.loss.temperature, weight)
             a = self.cfg.loss.alpha
             total = (1 - a) * parts["gt"] + a * parts["kd"]
         if self.adaptor is not None:
