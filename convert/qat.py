@@ -191,12 +191,15 @@ class QATRun:
         self.save()
 
     def resume(self) -> bool:
+        from training.checkpoint import check_resume_config
+
         path = self.out / "qat-checkpoint.pt"
         if not path.is_file():
             return False
         st = torch.load(path, map_location="cpu", weights_only=True)
         if st["checkpoint_sha256"] != self.ckpt_sha256:
             raise ValueError(f"{path} fine-tunes {st['checkpoint']} with another content than {self.ckpt} has now")
+        check_resume_config(path, st["config"], dataclasses.asdict(self.cfg), ("threads", "workers", "log_every", "checkpoint_minutes"))
         self.graph.load_state_dict(st["graph"])
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])

@@ -129,6 +129,10 @@ def test_resume_gives_the_same_graph_as_an_uninterrupted_run(ckpt, tiny_bsds, st
     first = QATRun(ckpt, tmp_path / "run", _cfg(), tiny_bsds, log=_quiet)
     assert not first.fit(until=2)
     assert not (tmp_path / "run" / "qat.pt").exists()
+    other = _cfg()
+    other.lr *= 2
+    with pytest.raises(ValueError, match=r"was trained with other settings \(lr: "):
+        QATRun(ckpt, tmp_path / "run", other, tiny_bsds, log=_quiet).resume()
     second = QATRun(ckpt, tmp_path / "run", _cfg(), tiny_bsds, log=_quiet)
     assert second.resume() and second.iteration == 2
     assert second.fit()

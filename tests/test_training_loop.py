@@ -210,3 +210,17 @@ def test_saved_models_hold_cpu_tensors_and_name_the_commit_given(tiny_bsds, tmp_
     assert doc["commit"] == "abc1234"
     st = torch.load(tmp_path / "run" / "model.pt", weights_only=True)  # no map_location: as saved
     assert {t.device.type for t in st["state_dict"].values()} == {"cpu"}
+
+
+def test_resume_refuses_a_config_that_changes_the_schedule(tiny_bsds, tmp_path):
+    first = Trainer(tiny_config(), tmp_path / "run", data_root=tiny_bsds)
+    assert not first.fit(until=2)
+    longer = tiny_config()
+    longer.run.iterations += 4  # another cosine curve from the same checkpoint
+    with pytest.raises(ValueError, match=r"checkpoint\.pt was trained with other settings \(run\.iterations: \d+ in the "
+                                         r"checkpoint, \d+ now\)\. Resume with the same ones \(--set run\.iterations="):
+        Trainer(longer, tmp_path / "run", data_root=tiny_bsds).resume()
+    # Where and how it runs may change.
+    moved = tiny_config()
+    moved.run.threads, moved.run.log_every = 2, 7
+    assert Trainer(moved, tmp_path / "run", data_root=tiny_bsds).resume()

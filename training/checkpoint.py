@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -113,6 +113,37 @@ def atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def _flatten(doc: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def check_resume_config(path: Path, saved: Dict[str, Any], now: Dict[str, Any], free: Sequence[str]) -> None:
+    """Refuse to resume a checkpoint under settings other than those it was trained with.
+
+    A learning-rate schedule is a function of the configured length, so
+    resuming a 5000-iteration run with a config that says 4000 silently
+    continues on another curve (it happened: runs/model-c4, 2026-11-26).
+    ``free`` names the keys that may change (threads, logging, the device).
+
+    Raises
+    ------
+    ValueError naming the checkpoint, each changed key and both values.
+    """
+    a, b = _flatten(saved), _flatten(now)
+    changed = [k for k in sorted(set(a) | set(b)) if k not in free and a.get(k) != b.get(k)]
+    if changed:
+        diffs = "; ".join(f"{k}: {a.get(k)!r} in the checkpoint, {b.get(k)!r} now" for k in changed)
+        sets = " ".join(f"{k}={a[k]!r}" for k in changed if k in a)
+        raise ValueError(f"{path} was trained with other settings ({diffs}). Resume with the same ones "
+                         f"(--set {sets}) or train into a new run folder")
 
 
 def git_commit() -> str:

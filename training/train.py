@@ -21,11 +21,23 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from training.checkpoint import architecture, atomic_save, build_for_init, git_commit, init_weights, save_model
+from training.checkpoint import (
+    architecture,
+    atomic_save,
+    build_for_init,
+    check_resume_config,
+    git_commit,
+    init_weights,
+    save_model,
+)
 from training.config import TrainConfig
 from training.data import Augment, BsdsEdges
 from training.losses import KnowledgeAdaptor, balance_weights, deep_supervision, hinton_kd, teacher_logits
 from training.paths import bsds500_dir
+
+# Settings a resumed run may change: where and how fast it runs, how it logs, where it is evaluated.
+RESUMABLE_CHANGES = ("source", "run.name", "run.threads", "run.workers", "run.device", "run.log_every",
+                     "run.checkpoint_minutes", "eval.split", "eval.thresholds", "eval.limit")
 
 
 def bf16_available() -> bool:
@@ -305,6 +317,7 @@ class Trainer:
         if not self.ckpt_path.is_file():
             return False
         st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        check_resume_config(self.ckpt_path, st["config"], self.cfg.as_dict(), RESUMABLE_CHANGES)
         self.model.load_state_dict(st["model"])
         if self.adaptor is not None:
             self.adaptor.load_state_dict(st["adaptor"])
