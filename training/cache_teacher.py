@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.data import list_split, to_input
+from training.data import list_split
+from training.evaluate import network_input
 from training.paths import bsds500_dir
 
 
@@ -44,9 +45,11 @@ def cache_teacher(
     items = list_split(Path(root or bsds500_dir()), splits)[: limit or None]
     for name, img, _ in tqdm(items, desc="teacher", disable=not progress):
         bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
-        x = torch.from_numpy(to_input(bgr, type(teacher).INPUT))[None].to(device).contiguous(memory_format=torch.channels_last)
-        out = teacher(x, with_features=True)
-        prob = torch.sigmoid(out.fused)[0, 0].float().cpu().numpy()
+        # Padded as for evaluation: unpadded, the teacher's side outputs land pixels off its
+        # edges and the cached targets score below the teacher (see network_input).
+        h, w = bgr.shape[:2]
+        out = teacher(network_input(teacher, bgr), with_features=True)
+        prob = torch.sigmoid(out.fused)[0, 0, :h, :w].float().cpu().numpy()
         cv2.imwrite(str(out_dir / f"{name}.png"), np.round(prob * 255).astype(np.uint8))
         feats[name] = out.features.float().mean(dim=(2, 3))[0].cpu().numpy()
     np.savez(out_dir / "features.npz", **feats)

@@ -16,21 +16,27 @@ from training.data import list_split, to_input
 from training.paths import bsds500_dir
 
 
-@torch.inference_mode()
-def predict(model: nn.Module, bgr: np.ndarray) -> np.ndarray:
-    """Edge probabilities (H, W) float32 for a BGR uint8 image, full resolution, fp32.
+def network_input(model: nn.Module, bgr: np.ndarray) -> torch.Tensor:
+    """The (1, 3, H', W') input of `model` for a BGR uint8 image, on the model's device.
 
-    The image is reflection-padded to a multiple of the stride and the output
-    cropped, exactly as the runtime does: at 321x481 unpadded, a stride-32 side
-    output has 11x16 cells stretched over 321x481 and lands a few pixels off the
-    edges it found (the distilled Model: BSDS500 test ODS 0.702 unpadded, 0.732 padded).
+    The image is reflection-padded to a multiple of the stride, exactly as the
+    runtime does; crop the outputs back to the image. At 321x481 unpadded, a
+    stride-32 side output has 11x16 cells stretched over 321x481 and lands a few
+    pixels off the edges it found (the distilled Model: BSDS500 test ODS 0.702
+    unpadded, 0.732 padded).
     """
-    model.eval()
     h, w = bgr.shape[:2]
     padded = pad_to(bgr, (round_up(h, STRIDE_MULTIPLE), round_up(w, STRIDE_MULTIPLE)))
     device = next(model.parameters()).device  # where the model was trained (a GPU run evaluates there)
-    x = torch.from_numpy(to_input(padded, type(model).INPUT))[None].to(device).contiguous(memory_format=torch.channels_last)
-    return torch.sigmoid(model(x).fused)[0, 0, :h, :w].float().cpu().numpy()
+    return torch.from_numpy(to_input(padded, type(model).INPUT))[None].to(device).contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, bgr: np.ndarray) -> np.ndarray:
+    """Edge probabilities (H, W) float32 for a BGR uint8 image, full resolution, fp32 (see :func:`network_input`)."""
+    model.eval()
+    h, w = bgr.shape[:2]
+    return torch.sigmoid(model(network_input(model, bgr)).fused)[0, 0, :h, :w].float().cpu().numpy()
 
 
 def evaluate_split(
