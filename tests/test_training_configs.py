@@ -28,6 +28,7 @@ def tiny_bsds(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def teacher_cache(tiny_bsds, tmp_path_factory):
+    torch.manual_seed(0)
     teacher = build_model({"kind": "rcf"})
     return cache_teacher(teacher, tmp_path_factory.mktemp("teacher"), ("train", "val"), root=tiny_bsds)
 
@@ -39,6 +40,23 @@ def pruned_init(tmp_path_factory):
     path = tmp_path_factory.mktemp("pruned") / "rcf-pruned-init.pt"
     save_model(path, pruned, architecture(pruned, "rcf"))
     return path
+
+
+def test_cached_teacher_maps_are_the_maps_the_teacher_is_evaluated_on(tiny_bsds, teacher_cache):
+    # The sample images are 321x481, not a multiple of RCF's stride: the cache must pad
+    # (and crop back) as evaluation and the runtime do, or the targets land pixels off.
+    import cv2
+
+    from training.data import list_split
+    from training.evaluate import predict
+
+    torch.manual_seed(0)
+    teacher = build_model({"kind": "rcf"})  # the fixture's teacher: the same seeded init
+    for name, img, _ in list_split(tiny_bsds, ["train", "val"]):
+        cached = cv2.imread(str(teacher_cache / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
+        expected = predict(teacher, cv2.imread(str(img), cv2.IMREAD_COLOR))
+        assert cached.shape == expected.shape
+        assert abs(cached / 255.0 - expected).max() <= 0.5 / 255 + 1e-4, name
 
 
 def test_every_row_of_the_article_has_a_config():
