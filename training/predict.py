@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import torch
 
+from training.evaluate import predict
 from training.models.hed import HED
 from training.paths import bsds500_dir, weights_path
 
@@ -26,14 +27,6 @@ def load_model(name: str, weights: Path | None) -> torch.nn.Module:
     model = HED()
     model.load_hed_weights(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
-
-
-@torch.inference_mode()
-def predict_image(model: torch.nn.Module, bgr: np.ndarray) -> np.ndarray:
-    """Fused edge probability (H, W) float32 of a BGR uint8 image."""
-    x = torch.from_numpy(bgr.astype(np.float32) - np.array(HED.INPUT.mean, np.float32))
-    x = x.permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
-    return torch.sigmoid(model(x).fused)[0, 0].numpy()
 
 
 def main(argv=None) -> None:
@@ -54,7 +47,7 @@ def main(argv=None) -> None:
         bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"{p}: not a readable image")
-        prob = predict_image(model, bgr)
+        prob = predict(model, bgr)  # padded to the stride, as evaluation and the runtime do
         cv2.imwrite(str(args.out / (p.stem + ".png")), np.round(prob * 65535).astype(np.uint16))
         print(f"\r{i + 1}/{len(paths)} {time.perf_counter() - start:.0f}s", end="", flush=True)
     print()
