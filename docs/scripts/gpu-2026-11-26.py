@@ -133,10 +133,15 @@ def teacher(args) -> None:
     cache_teacher(tr.model.float(), cache, limit=4 if args.smoke else 0, device=str(tr.device))
     say("teacher: maps cached")
     del tr
-    name = f"model-c{args.cycle}-kd"
+    name = kd_name(args)
     kd = student(args, name, "training/configs/model-hinton.toml", WORK / args.kd_init,
-                 {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0})
+                 {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0,
+                  **({"loss.kd_balance": True} if args.kd_balance else {})})
     shutil.copy(kd, OUT / f"{name}.pt")
+
+
+def kd_name(args) -> str:
+    return f"model-c{args.cycle}-kd" + ("-bal" if args.kd_balance else "")
 
 
 def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
@@ -214,7 +219,9 @@ def run(args) -> None:
     me = [sys.executable, __file__]
     common = ["--device", args.device, "--workers", str(args.workers), "--student-workers", str(args.student_workers),
               "--teacher-init", args.teacher_init, "--teacher-name", args.teacher_name, "--alone-init", args.alone_init,
-              "--kd-init", args.kd_init, "--cycle", str(args.cycle)]
+              "--kd-init", args.kd_init, "--cycle", str(args.cycle),
+              *(["--backbone-lr-mult", str(args.backbone_lr_mult)] if args.backbone_lr_mult else []),
+              *(["--kd-balance"] if args.kd_balance else [])]
     if args.smoke:
         common.append("--smoke")
     if args.teachers_only:
@@ -288,7 +295,7 @@ def merge(args) -> None:
     doc["state_dict"] = cast_floats({**a["state_dict"], **b["state_dict"]}, torch.float32)
     doc["commit"] = args.commit or doc.get("commit")
     atomic_save(doc, runs / args.teacher_name / "model.pt")
-    for name in (f"model-c{args.cycle}", f"model-c{args.cycle}-kd", "model-alone-last"):
+    for name in (f"model-c{args.cycle}", kd_name(args), "model-alone-last"):
         if (src / f"{name}.pt").is_file():
             dst = runs / f"{name}-gpu" / "model.pt"
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -313,6 +320,8 @@ def main() -> None:
     p.add_argument("--cycle", type=int, default=4, help="number of the student cycle trained (c4: the fourth)")
     p.add_argument("--teachers-only", help="comma-separated backbone lr factors: train only teachers, side by side")
     p.add_argument("--backbone-lr-mult", type=float, default=0.0, help="(teacher) override the config's factor")
+    p.add_argument("--kd-balance", action="store_true",
+                   help="weigh the KD cycle's distillation term with the ground truth's class balance (loss.kd_balance)")
     p.add_argument("--no-kd", action="store_true", help="(teacher) stop after the teacher")
     p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
     p.add_argument("--deadline", type=float, help="(stages) wall-clock time to end by")
