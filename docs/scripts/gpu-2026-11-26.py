@@ -164,6 +164,25 @@ def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
     return path
 
 
+def side_kd(args) -> None:
+    """The teacher init's maps cached, then the KD cycle from --kd-init, while the teacher (--no-kd) trains on."""
+    import torch
+
+    from training.cache_teacher import cache_teacher
+    from training.checkpoint import load_model
+
+    cache = WORK / "teacher-init"
+    teacher = load_model(WORK / args.teacher_init).float().to(memory_format=torch.channels_last)
+    cache_teacher(teacher, cache, limit=4 if args.smoke else 0, device=args.device)
+    say(f"side-kd: {args.teacher_init} maps cached")
+    del teacher
+    name = kd_name(args)
+    kd = student(args, name, "training/configs/model-hinton.toml", WORK / args.kd_init,
+                 {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0,
+                  **({"loss.kd_balance": True} if args.kd_balance else {})})
+    shutil.copy(kd, OUT / f"{name}.pt")
+
+
 def students_alone(args) -> None:
     """Cycles of the Model alone from --alone-init while the teacher trains, as many as fit."""
     init, k, last = WORK / args.alone_init, args.cycle, 0.0
@@ -236,6 +255,11 @@ def run(args) -> None:
             procs.append(stage(me, name, ["teacher", "--deadline", str(deadline), "--no-kd", "--backbone-lr-mult", m,
                                           *sub], env))
         wait_and_archive(procs, start + 0.97 * args.budget)
+    elif args.side_kd:
+        # The teacher trains to 85 % of the budget; beside it, the KD cycle learns from the teacher's init.
+        procs = [stage(me, "teacher", ["teacher", "--deadline", str(start + 0.85 * args.budget), "--no-kd", *common], env),
+                 stage(me, "sidekd", ["sidekd", *common], env)]
+        wait_and_archive(procs, start + 0.95 * args.budget)
     else:
         # The teacher stops at 55 % of the budget; the KD cycle and packing need the rest. Alone
         # cycles end by 65 %, so that the KD cycle has the GPU to itself soon after it starts.
@@ -308,7 +332,7 @@ def merge(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=["pack", "run", "teacher", "alone", "merge"])
+    p.add_argument("stage", choices=["pack", "run", "teacher", "alone", "sidekd", "merge"])
     p.add_argument("--init", action="append", help="(pack) SRC:NAME, a model to send as gpu/NAME.xz; repeat")
     p.add_argument("--returned", help="(merge) the folder the lease's files came back to")
     p.add_argument("--commit", help="(merge) the commit the lease ran, recorded in the models")
@@ -322,6 +346,8 @@ def main() -> None:
     p.add_argument("--backbone-lr-mult", type=float, default=0.0, help="(teacher) override the config's factor")
     p.add_argument("--kd-balance", action="store_true",
                    help="weigh the KD cycle's distillation term with the ground truth's class balance (loss.kd_balance)")
+    p.add_argument("--side-kd", action="store_true",
+                   help="(run) the KD cycle learns from the teacher's init, beside the teacher, instead of the alone cycles")
     p.add_argument("--no-kd", action="store_true", help="(teacher) stop after the teacher")
     p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
     p.add_argument("--deadline", type=float, help="(stages) wall-clock time to end by")
@@ -331,7 +357,8 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help="tiny crops and iterations: rehearse every stage")
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    {"pack": pack, "run": run, "teacher": teacher, "alone": students_alone, "merge": merge}[args.stage](args)
+    {"pack": pack, "run": run, "teacher": teacher, "alone": students_alone, "sidekd": side_kd,
+     "merge": merge}[args.stage](args)
 
 
 if __name__ == "__main__":
