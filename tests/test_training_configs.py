@@ -59,6 +59,23 @@ def test_cached_teacher_maps_are_the_maps_the_teacher_is_evaluated_on(tiny_bsds,
         assert abs(cached / 255.0 - expected).max() <= 0.5 / 255 + 1e-4, name
 
 
+def test_a_multi_scale_teacher_caches_its_multi_scale_maps(tiny_bsds, tmp_path):
+    import cv2
+
+    from training.data import list_split
+    from training.evaluate import MULTI_SCALES, predict
+
+    torch.manual_seed(2)
+    teacher = build_model({"kind": "student"})  # small: three scales of RCF would be slow here
+    cache = cache_teacher(teacher, tmp_path, ("val",), root=tiny_bsds, scales=MULTI_SCALES)
+    for name, img, _ in list_split(tiny_bsds, ["val"]):
+        bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
+        cached = cv2.imread(str(cache / f"{name}.png"), cv2.IMREAD_GRAYSCALE) / 255.0
+        assert abs(cached - predict(teacher, bgr, MULTI_SCALES)).max() <= 0.5 / 255 + 1e-4, name
+        # and the same check tells the single-scale map apart: the option reached the forward
+        assert abs(cached - predict(teacher, bgr)).max() > 0.5 / 255 + 1e-4, name
+
+
 def test_every_row_of_the_article_has_a_config():
     names = {c.stem for c in CONFIGS}
     assert {"rcf", "rcf-pruned", "so-model", "model", "model-hinton", "model-adaptor", "model-hinton-adaptor"} <= names

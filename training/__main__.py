@@ -80,7 +80,7 @@ def cmd_cache_teacher(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = cache_teacher(teacher.to(memory_format=torch.channels_last), Path(args.out), args.splits, limit=args.limit,
-                        progress=sys.stderr.isatty(), device=args.device)
+                        progress=sys.stderr.isatty(), device=args.device, scales=args.scales)
     print(f"teacher cache in {out}")
     return 0
 
@@ -113,8 +113,12 @@ def cmd_evaluate(args) -> int:
     doc = torch.load(args.ckpt, map_location="cpu", weights_only=True)
     model = load_model(args.ckpt)
     save_dir = Path(args.save) if args.save else None
-    res = evaluate_split(model, args.split, args.thresholds, args.limit, save_dir=save_dir, progress=sys.stderr.isatty())
+    res = evaluate_split(model, args.split, args.thresholds, args.limit, save_dir=save_dir, progress=sys.stderr.isatty(),
+                         scales=args.scales)
     n = len(res.images)
+    if args.scales != (1.0,):
+        # A multi-scale score must never pass for a single-scale one in the results file.
+        args.notes = f"multi-scale test, scales {','.join(map(str, args.scales))}; " + (args.notes or "")
     print(f"{args.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} R50 {res.r50:.4f} ({n} images)")
     if args.record:
         cfg = doc.get("config", {}) or {}
@@ -154,6 +158,19 @@ def cmd_profile(args) -> int:
     return 0
 
 
+SCALES_HELP = "image scales whose maps are averaged, e.g. 0.5,1,1.5 (RCF's multi-scale test); default 1"
+
+
+def parse_scales(text: str) -> tuple:
+    try:
+        scales = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not all(s > 0 for s in scales):
+        raise argparse.ArgumentTypeError(f"scales must be positive: {text!r}")
+    return scales
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -177,6 +194,7 @@ def main(argv=None) -> int:
     c.add_argument("--limit", type=int, default=0)
     c.add_argument("--threads", type=int, default=0)
     c.add_argument("--device", default="cpu", help="where the teacher runs: cpu or cuda[:N]")
+    c.add_argument("--scales", type=parse_scales, default=(1.0,), help=SCALES_HELP)
     c.set_defaults(run=cmd_cache_teacher)
 
     pr = sub.add_parser("prune", help="L1 filter pruning of a trained RCF")
@@ -195,6 +213,7 @@ def main(argv=None) -> int:
     e.add_argument("--limit", type=int, default=0)
     e.add_argument("--save", help="also write the predicted maps (8-bit PNG) here")
     e.add_argument("--record", action="store_true", help="append a row to training/RESULTS.md")
+    e.add_argument("--scales", type=parse_scales, default=(1.0,), help=SCALES_HELP)
     e.add_argument("--notes")
     e.add_argument("--results", type=Path, help="results file (default: training/RESULTS.md)")
     e.set_defaults(run=cmd_evaluate)

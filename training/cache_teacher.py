@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from training.data import list_split
-from training.evaluate import network_input
+from training.evaluate import forward_scales
 from training.paths import bsds500_dir
 
 
@@ -31,10 +31,13 @@ def cache_teacher(
     limit: int = 0,
     progress: bool = False,
     device: str = "cpu",
+    scales: Sequence[float] = (1.0,),
 ) -> Path:
     """Write ``<id>.png`` (8-bit probabilities) and ``features.npz`` (id -> pooled last-layer features).
 
-    The teacher runs in float32 on ``device`` (``cpu`` or ``cuda``); it is moved there.
+    The teacher runs in float32 on ``device`` (``cpu`` or ``cuda``); it is moved there. ``scales``
+    other than ``(1.0,)`` cache the multi-scale teacher (maps and features averaged over the
+    image pyramid, as :func:`training.evaluate.forward_scales`).
     """
     from tqdm.auto import tqdm
 
@@ -45,12 +48,9 @@ def cache_teacher(
     items = list_split(Path(root or bsds500_dir()), splits)[: limit or None]
     for name, img, _ in tqdm(items, desc="teacher", disable=not progress):
         bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
-        # Padded as for evaluation: unpadded, the teacher's side outputs land pixels off its
-        # edges and the cached targets score below the teacher (see network_input).
-        h, w = bgr.shape[:2]
-        out = teacher(network_input(teacher, bgr), with_features=True)
-        prob = torch.sigmoid(out.fused)[0, 0, :h, :w].float().cpu().numpy()
+        # The evaluation's forward (padded: unpadded, the teacher's side outputs land pixels off
+        # its edges and the cached targets score below the teacher; see network_input).
+        prob, feats[name] = forward_scales(teacher, bgr, scales, with_features=True)
         cv2.imwrite(str(out_dir / f"{name}.png"), np.round(prob * 255).astype(np.uint8))
-        feats[name] = out.features.float().mean(dim=(2, 3))[0].cpu().numpy()
     np.savez(out_dir / "features.npz", **feats)
     return out_dir

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -31,12 +31,59 @@ def network_input(model: nn.Module, bgr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(to_input(padded, type(model).INPUT))[None].to(device).contiguous(memory_format=torch.channels_last)
 
 
+MULTI_SCALES = (0.5, 1.0, 1.5)
+"""The image pyramid of RCF's multi-scale test (Liu et al., CVPR 2017, Sec. 3.3): maps averaged."""
+
+
 @torch.inference_mode()
-def predict(model: nn.Module, bgr: np.ndarray) -> np.ndarray:
-    """Edge probabilities (H, W) float32 for a BGR uint8 image, full resolution, fp32 (see :func:`network_input`)."""
+def forward_scales(
+    model: nn.Module, bgr: np.ndarray, scales: Sequence[float] = (1.0,), with_features: bool = False
+) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Edge probabilities (H, W) float32, averaged over image scales, and optionally pooled features.
+
+    Parameters
+    ----------
+    model : an edge network (fp32; it stays on its device).
+    bgr : (H, W, 3) uint8 image.
+    scales : factors the image is resized by (bilinear); each map is resized back to (H, W) and the
+        maps are averaged. ``(1.0,)`` is the single-scale protocol, bit for bit as before.
+    with_features : also return the last layer's globally pooled features, averaged over the scales.
+
+    Returns
+    -------
+    (probabilities, features or None)
+
+    References
+    ----------
+    Y. Liu et al., "Richer Convolutional Features for Edge Detection", CVPR 2017 (multi-scale test).
+    """
+    if not scales or any(s <= 0 for s in scales):
+        raise ValueError(f"scales must be positive factors, got {tuple(scales)}")
     model.eval()
     h, w = bgr.shape[:2]
-    return torch.sigmoid(model(network_input(model, bgr)).fused)[0, 0, :h, :w].float().cpu().numpy()
+    prob = np.zeros((h, w), np.float32)
+    feats = None
+    for s in scales:
+        img = bgr if s == 1 else cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))),
+                                            interpolation=cv2.INTER_LINEAR)
+        sh, sw = img.shape[:2]
+        x = network_input(model, img)
+        out = model(x, with_features=True) if with_features else model(x)
+        p = torch.sigmoid(out.fused)[0, 0, :sh, :sw].float().cpu().numpy()
+        prob += p if s == 1 else cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
+        if with_features:
+            f = out.features.float().mean(dim=(2, 3))[0].cpu().numpy()
+            feats = f if feats is None else feats + f
+    n = len(scales)
+    return (prob if n == 1 else prob / n), (None if feats is None else feats / n)
+
+
+def predict(model: nn.Module, bgr: np.ndarray, scales: Sequence[float] = (1.0,)) -> np.ndarray:
+    """Edge probabilities (H, W) float32 for a BGR uint8 image, full resolution, fp32.
+
+    See :func:`network_input` for the padding and :func:`forward_scales` for ``scales``.
+    """
+    return forward_scales(model, bgr, scales)[0]
 
 
 def evaluate_split(
@@ -47,8 +94,10 @@ def evaluate_split(
     root: Optional[Path] = None,
     save_dir: Optional[Path] = None,
     progress: bool = False,
+    scales: Sequence[float] = (1.0,),
 ) -> Result:
-    """Run `model` over a BSDS500 split (every image at full size) and benchmark the maps."""
+    """Run `model` over a BSDS500 split (every image at full size; ``scales``: see :func:`forward_scales`)
+    and benchmark the maps."""
     items = list_split(Path(root or bsds500_dir()), [split])[: limit or None]
     preds: Dict[str, np.ndarray] = {}
     gts = {}
@@ -56,7 +105,7 @@ def evaluate_split(
 
     for name, img, gt in tqdm(items, desc=f"predict {split}", disable=not progress, leave=False):
         bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
-        preds[name] = predict(model, bgr)
+        preds[name] = predict(model, bgr, scales)
         gts[name] = read_ground_truth(gt)
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)

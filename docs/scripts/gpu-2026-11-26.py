@@ -130,7 +130,7 @@ def teacher(args) -> None:
     if args.no_kd:
         return
     cache = WORK / f"teacher-{args.teacher_name}"
-    cache_teacher(tr.model.float(), cache, limit=4 if args.smoke else 0, device=str(tr.device))
+    cache_teacher(tr.model.float(), cache, limit=4 if args.smoke else 0, device=str(tr.device), scales=args.teacher_scales)
     say("teacher: maps cached")
     del tr
     name = kd_name(args)
@@ -141,7 +141,8 @@ def teacher(args) -> None:
 
 
 def kd_name(args) -> str:
-    return f"model-c{args.cycle}-kd" + ("-bal" if args.kd_balance else "")
+    return (f"model-c{args.cycle}-kd" + ("-bal" if args.kd_balance else "")
+            + ("-ms" if tuple(args.teacher_scales) != (1.0,) else "") + (f"-s{args.seed}" if args.seed else ""))
 
 
 def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
@@ -165,20 +166,30 @@ def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
 
 
 def side_kd(args) -> None:
-    """The teacher init's maps cached, then the KD cycle from --kd-init, while the teacher (--no-kd) trains on."""
+    """The teacher init's maps cached (at --teacher-scales), then a KD cycle from --kd-init with --seed.
+
+    Beside the teacher (--no-kd) or, with --kd-seeds, beside the KD cycles of the other seeds: the
+    first seed's process writes the cache, the others wait for its ``done`` marker.
+    """
     import torch
 
     from training.cache_teacher import cache_teacher
     from training.checkpoint import load_model
 
     cache = WORK / "teacher-init"
-    teacher = load_model(WORK / args.teacher_init).float().to(memory_format=torch.channels_last)
-    cache_teacher(teacher, cache, limit=4 if args.smoke else 0, device=args.device)
-    say(f"side-kd: {args.teacher_init} maps cached")
-    del teacher
+    if args.seed == int(args.kd_seeds.split(",")[0]):
+        teacher = load_model(WORK / args.teacher_init).float().to(memory_format=torch.channels_last)
+        cache_teacher(teacher, cache, limit=4 if args.smoke else 0, device=args.device, scales=args.teacher_scales)
+        del teacher
+        (cache / "done").touch()
+        with tarfile.open(OUT / "teacher-cache.tar", "w") as tar:  # back here, to score the maps the students saw
+            tar.add(cache, arcname="teacher-init")
+        say(f"side-kd: {args.teacher_init} maps cached at scales {args.teacher_scales}")
+    while not (cache / "done").exists():
+        time.sleep(2)
     name = kd_name(args)
     kd = student(args, name, "training/configs/model-hinton.toml", WORK / args.kd_init,
-                 {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0,
+                 {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0, "run.seed": args.seed,
                   **({"loss.kd_balance": True} if args.kd_balance else {})})
     shutil.copy(kd, OUT / f"{name}.pt")
 
@@ -240,7 +251,8 @@ def run(args) -> None:
               "--teacher-init", args.teacher_init, "--teacher-name", args.teacher_name, "--alone-init", args.alone_init,
               "--kd-init", args.kd_init, "--cycle", str(args.cycle),
               *(["--backbone-lr-mult", str(args.backbone_lr_mult)] if args.backbone_lr_mult else []),
-              *(["--kd-balance"] if args.kd_balance else [])]
+              *(["--kd-balance"] if args.kd_balance else []),
+              "--teacher-scales", ",".join(map(str, args.teacher_scales)), "--kd-seeds", args.kd_seeds]
     if args.smoke:
         common.append("--smoke")
     if args.teachers_only:
@@ -255,6 +267,10 @@ def run(args) -> None:
             procs.append(stage(me, name, ["teacher", "--deadline", str(deadline), "--no-kd", "--backbone-lr-mult", m,
                                           *sub], env))
         wait_and_archive(procs, start + 0.97 * args.budget)
+    elif args.kd_only:
+        # No teacher training: one KD cycle per seed, side by side, from the teacher init's maps.
+        procs = [stage(me, f"sidekd-s{k}", ["sidekd", "--seed", k, *common], env) for k in args.kd_seeds.split(",")]
+        wait_and_archive(procs, start + 0.95 * args.budget)
     elif args.side_kd:
         # The teacher trains to 85 % of the budget; beside it, the KD cycle learns from the teacher's init.
         procs = [stage(me, "teacher", ["teacher", "--deadline", str(start + 0.85 * args.budget), "--no-kd", *common], env),
@@ -314,18 +330,17 @@ def merge(args) -> None:
     from training.checkpoint import atomic_save
 
     src, runs = Path(args.returned), REPO / "runs"
-    a, b = (torch.load(src / f"{args.teacher_name}.{p}.pt", map_location="cpu", weights_only=True) for p in "ab")
-    doc = {k: v for k, v in a.items() if k != "state_dict"}
-    doc["state_dict"] = cast_floats({**a["state_dict"], **b["state_dict"]}, torch.float32)
-    doc["commit"] = args.commit or doc.get("commit")
-    atomic_save(doc, runs / args.teacher_name / "model.pt")
-    for name in (f"model-c{args.cycle}", kd_name(args), "model-alone-last"):
-        if (src / f"{name}.pt").is_file():
-            dst = runs / f"{name}-gpu" / "model.pt"
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            student = torch.load(src / f"{name}.pt", map_location="cpu", weights_only=True)
-            student["commit"] = args.commit or student.get("commit")
-            atomic_save(student, dst)
+    if (src / f"{args.teacher_name}.a.pt").is_file():  # a teacher came back (--kd-only trains none)
+        a, b = (torch.load(src / f"{args.teacher_name}.{p}.pt", map_location="cpu", weights_only=True) for p in "ab")
+        doc = {k: v for k, v in a.items() if k != "state_dict"}
+        doc["state_dict"] = cast_floats({**a["state_dict"], **b["state_dict"]}, torch.float32)
+        doc["commit"] = args.commit or doc.get("commit")
+        atomic_save(doc, runs / args.teacher_name / "model.pt")
+    for path in sorted(src.glob("model-*.pt")):  # every student that came back
+        dst = runs / f"{path.stem}-gpu" / "model.pt"
+        student = torch.load(path, map_location="cpu", weights_only=True)
+        student["commit"] = args.commit or student.get("commit")
+        atomic_save(student, dst)
     with tarfile.open(src / "logs.tar.gz") as tar:
         tar.extractall(REPO / args.logs, filter="data")
 
@@ -348,6 +363,12 @@ def main() -> None:
                    help="weigh the KD cycle's distillation term with the ground truth's class balance (loss.kd_balance)")
     p.add_argument("--side-kd", action="store_true",
                    help="(run) the KD cycle learns from the teacher's init, beside the teacher, instead of the alone cycles")
+    p.add_argument("--kd-only", action="store_true",
+                   help="(run) no teacher training: a KD cycle per --kd-seeds from the teacher init, side by side")
+    p.add_argument("--kd-seeds", default="0", help="comma-separated seeds of the KD cycles of --kd-only")
+    p.add_argument("--seed", type=int, default=0, help="(sidekd) the KD cycle's run.seed")
+    p.add_argument("--teacher-scales", type=lambda t: tuple(float(v) for v in t.split(",")), default=(1.0,),
+                   help="image scales the cached teacher maps average, e.g. 0.5,1,1.5 (RCF's multi-scale test)")
     p.add_argument("--no-kd", action="store_true", help="(teacher) stop after the teacher")
     p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
     p.add_argument("--deadline", type=float, help="(stages) wall-clock time to end by")

@@ -1,0 +1,86 @@
+"""The evaluation's forward pass: single scale as before, and RCF's multi-scale test."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need torch (pip install -e '.[dev]')")
+cv2 = pytest.importorskip("cv2")
+
+from torch import nn  # noqa: E402
+
+from training.__main__ import parse_scales  # noqa: E402
+from training.evaluate import MULTI_SCALES, forward_scales, predict  # noqa: E402
+from training.models.interface import CAFFE_VGG_INPUT, EdgeOutputs  # noqa: E402
+
+
+class PixelNet(nn.Module):
+    """A per-pixel network (a 1x1 convolution): its map of a uniform image is uniform at any scale."""
+
+    INPUT = CAFFE_VGG_INPUT
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([0.01, -0.02, 0.03]).view(1, 3, 1, 1))
+            self.conv.bias.fill_(0.1)
+
+    def forward(self, x, with_features=False):
+        return EdgeOutputs(self.conv(x), [], x if with_features else None)
+
+
+def test_single_scale_is_the_padded_forward_bit_for_bit():
+    # 37x53: not a multiple of the stride 32, so the forward reflection-pads to 64x64 and crops back.
+    from training.checkpoint import build_model
+    from training.data import to_input
+
+    torch.manual_seed(0)
+    model = build_model({"kind": "student"}).eval()
+    bgr = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    padded = np.pad(bgr, ((0, 64 - 37), (0, 64 - 53), (0, 0)), mode="symmetric")
+    with torch.inference_mode():
+        # channels_last as the evaluation runs (another layout differs in the last bit).
+        x = torch.from_numpy(to_input(padded, type(model).INPUT))[None].contiguous(memory_format=torch.channels_last)
+        expected = torch.sigmoid(model(x).fused)[0, 0, :37, :53].numpy()
+    np.testing.assert_array_equal(predict(model, bgr), expected)
+
+
+def test_multi_scale_averages_instead_of_summing():
+    # Uniform image through a per-pixel net: every scale gives the same value, sigmoid(w.x + b),
+    # computed here by hand from the Caffe-VGG input (BGR minus the ImageNet mean).
+    bgr = np.full((40, 60, 3), (200, 100, 50), np.uint8)
+    x = np.array([200, 100, 50], np.float64) - np.array(CAFFE_VGG_INPUT.mean, np.float64)
+    expected = 1 / (1 + np.exp(-(0.01 * x[0] - 0.02 * x[1] + 0.03 * x[2] + 0.1)))
+    prob, feats = forward_scales(PixelNet(), bgr, MULTI_SCALES, with_features=True)
+    assert prob.shape == (40, 60)
+    np.testing.assert_allclose(prob, expected, rtol=1e-5)
+    # The features (here the input itself) are pooled per scale and averaged: the uniform input.
+    np.testing.assert_allclose(feats, x, rtol=1e-5)
+
+
+def test_multi_scale_is_the_mean_of_the_resized_single_scale_maps():
+    from training.checkpoint import build_model
+
+    torch.manual_seed(1)
+    model = build_model({"kind": "student"}).eval()
+    bgr = np.random.default_rng(1).integers(0, 256, (48, 70, 3), dtype=np.uint8)
+    maps = []
+    for s in MULTI_SCALES:
+        small = cv2.resize(bgr, (round(70 * s), round(48 * s)), interpolation=cv2.INTER_LINEAR)
+        maps.append(cv2.resize(predict(model, small), (70, 48), interpolation=cv2.INTER_LINEAR))
+    np.testing.assert_allclose(predict(model, bgr, MULTI_SCALES), np.mean(maps, axis=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [(), (0.0,), (1.0, -0.5)])
+def test_non_positive_scales_are_refused(bad):
+    with pytest.raises(ValueError, match="scales"):
+        forward_scales(PixelNet(), np.zeros((8, 8, 3), np.uint8), bad)
+
+
+def test_cli_scales_parse_and_refuse():
+    assert parse_scales("0.5,1,1.5") == MULTI_SCALES
+    for text in ("a,1", "0,1", "1,-2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_scales(text)
