@@ -61,6 +61,10 @@ def cmd_export(args) -> int:
                 # a continued run's iterations count from its init, so the init is part of where the weights came from
                 "init": (cfg.get("model") or {}).get("init"),
                 "data": "BSDS500 train+val", "commit": git_commit()}
+    if (cfg.get("loss") or {}).get("kind", "rcf") != "rcf":
+        # A distilled model: the config file alone does not say which teacher or which loss settings.
+        training["loss"] = cfg["loss"]
+        training["teacher"] = cfg.get("teacher")
 
     # int8 by post-training calibration, unless a finished QAT run of this checkpoint is given.
     quantized, quantization = None, {"method": "ptq", "calibration_images": args.calib}
