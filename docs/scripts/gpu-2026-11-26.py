@@ -16,6 +16,11 @@ Nothing is scored there (the test split is not sent); the models come back under
 A second call trained two teachers side by side (``--teachers-only 0.1,1.0``: the
 backbone's learning-rate factor) from the first call's teacher.
 
+A second lease (a later session the same day) used two more modes: ``--kd-balance`` (the KD
+cycle with ``loss.kd_balance``) with ``--backbone-lr-mult 1.0`` in the layout above, and
+``--kd-only --kd-seeds 0,1 --teacher-scales 0.5,1,1.5``: no teacher training, the teacher
+init's maps cached at RCF's three test scales, one KD cycle per seed side by side.
+
     python docs/scripts/gpu-2026-11-26.py pack --init runs/rcf-4500/model.pt:rcf-4500.bf16.pt \
         --init runs/model-c3/model.pt:model-c3.pt                 # here: fill gpu/ (git-ignored)
 
