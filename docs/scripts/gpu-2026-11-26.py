@@ -45,6 +45,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from training.__main__ import parse_scales  # noqa: E402  (torch-free, like the driver's own start)
 CARRIED = REPO / "gpu"
 WORK = Path(os.environ.get("GPU_WORK", "/tmp/gpu-work"))
 OUT = Path(os.environ.get("OUT", "/tmp/gpu-out"))
@@ -173,8 +174,8 @@ def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
 def side_kd(args) -> None:
     """The teacher init's maps cached (at --teacher-scales), then a KD cycle from --kd-init with --seed.
 
-    Beside the teacher (--no-kd) or, with --kd-seeds, beside the KD cycles of the other seeds: the
-    first seed's process writes the cache, the others wait for its ``done`` marker.
+    One process per seed of --kd-seeds, side by side: the first seed's writes the cache, the others
+    wait for its ``done`` marker.
     """
     import torch
 
@@ -187,8 +188,6 @@ def side_kd(args) -> None:
         cache_teacher(teacher, cache, limit=4 if args.smoke else 0, device=args.device, scales=args.teacher_scales)
         del teacher
         (cache / "done").touch()
-        with tarfile.open(OUT / "teacher-cache.tar", "w") as tar:  # back here, to score the maps the students saw
-            tar.add(cache, arcname="teacher-init")
         say(f"side-kd: {args.teacher_init} maps cached at scales {args.teacher_scales}")
     while not (cache / "done").exists():
         time.sleep(2)
@@ -276,11 +275,6 @@ def run(args) -> None:
         # No teacher training: one KD cycle per seed, side by side, from the teacher init's maps.
         procs = [stage(me, f"sidekd-s{k}", ["sidekd", "--seed", k, *common], env) for k in args.kd_seeds.split(",")]
         wait_and_archive(procs, start + 0.95 * args.budget)
-    elif args.side_kd:
-        # The teacher trains to 85 % of the budget; beside it, the KD cycle learns from the teacher's init.
-        procs = [stage(me, "teacher", ["teacher", "--deadline", str(start + 0.85 * args.budget), "--no-kd", *common], env),
-                 stage(me, "sidekd", ["sidekd", *common], env)]
-        wait_and_archive(procs, start + 0.95 * args.budget)
     else:
         # The teacher stops at 55 % of the budget; the KD cycle and packing need the rest. Alone
         # cycles end by 65 %, so that the KD cycle has the GPU to itself soon after it starts.
@@ -366,13 +360,11 @@ def main() -> None:
     p.add_argument("--backbone-lr-mult", type=float, default=0.0, help="(teacher) override the config's factor")
     p.add_argument("--kd-balance", action="store_true",
                    help="weigh the KD cycle's distillation term with the ground truth's class balance (loss.kd_balance)")
-    p.add_argument("--side-kd", action="store_true",
-                   help="(run) the KD cycle learns from the teacher's init, beside the teacher, instead of the alone cycles")
     p.add_argument("--kd-only", action="store_true",
                    help="(run) no teacher training: a KD cycle per --kd-seeds from the teacher init, side by side")
     p.add_argument("--kd-seeds", default="0", help="comma-separated seeds of the KD cycles of --kd-only")
     p.add_argument("--seed", type=int, default=0, help="(sidekd) the KD cycle's run.seed")
-    p.add_argument("--teacher-scales", type=lambda t: tuple(float(v) for v in t.split(",")), default=(1.0,),
+    p.add_argument("--teacher-scales", type=parse_scales, default=(1.0,),
                    help="image scales the cached teacher maps average, e.g. 0.5,1,1.5 (RCF's multi-scale test)")
     p.add_argument("--no-kd", action="store_true", help="(teacher) stop after the teacher")
     p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
