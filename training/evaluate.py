@@ -74,8 +74,8 @@ def forward_scales(
         if with_features:
             f = out.features.float().mean(dim=(2, 3))[0].cpu().numpy()
             feats = f if feats is None else feats + f
-    n = len(scales)
-    return (prob if n == 1 else prob / n), (None if feats is None else feats / n)
+    n = len(scales)  # dividing by 1 is exact: single scale stays bit for bit
+    return prob / n, (None if feats is None else feats / n)
 
 
 def predict(model: nn.Module, bgr: np.ndarray, scales: Sequence[float] = (1.0,)) -> np.ndarray:
