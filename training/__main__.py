@@ -1,8 +1,9 @@
-"""python -m training {train, cache-teacher, prune, evaluate, figures, profile}.
+"""python -m training {train, cache-teacher, prune, average, evaluate, figures, profile}.
 
     python -m training train --config training/configs/rcf.toml [--resume]
     python -m training cache-teacher --ckpt runs/rcf/model.pt --out runs/teacher-rcf
     python -m training prune --ckpt runs/rcf/model.pt --ratio 0.5 --out runs/rcf-pruned-init.pt
+    python -m training average --ckpt runs/a/model.pt --ckpt runs/b/model.pt --out runs/a+b/model.pt
     python -m training evaluate --ckpt runs/rcf/model.pt --split test
     python -m training profile
 
@@ -100,6 +101,24 @@ def cmd_prune(args) -> int:
                                                                       "scope": args.scope, "complexity": rows})
     print(json.dumps(rows, indent=2))
     print(f"pruned model -> {args.out}; fine-tune it with a config whose [model] init points at it")
+    return 0
+
+
+def cmd_average(args) -> int:
+    from training.averaging import average_checkpoints
+
+    weights = None
+    if args.weights:
+        try:
+            weights = [float(v) for v in args.weights.split(",")]
+        except ValueError:
+            raise SystemExit(f"--weights {args.weights!r}: not a comma-separated list of numbers")
+    try:
+        doc = average_checkpoints(args.ckpt, args.out, weights)
+    except (OSError, ValueError) as e:
+        raise SystemExit(str(e))
+    print(f"{args.out}: average of {', '.join(doc['averaged_from'])} with weights "
+          f"{', '.join(f'{w:.3g}' for w in doc['average_weights'])}")
     return 0
 
 
@@ -205,6 +224,12 @@ def main(argv=None) -> int:
     pr.add_argument("--size", type=int, default=1000, help="image side for FLOPs and latency")
     pr.add_argument("--runs", type=int, default=3)
     pr.set_defaults(run=cmd_prune)
+
+    av = sub.add_parser("average", help="average the weights of runs fine-tuned from one checkpoint (a model soup)")
+    av.add_argument("--ckpt", action="append", required=True, type=Path, help="a run's model.pt; repeat")
+    av.add_argument("--weights", help="one weight per --ckpt, comma-separated (default: uniform)")
+    av.add_argument("--out", required=True, type=Path, help="where the averaged model goes, e.g. runs/NAME/model.pt")
+    av.set_defaults(run=cmd_average)
 
     e = sub.add_parser("evaluate", help="predict a BSDS500 split and benchmark it")
     e.add_argument("--ckpt", required=True, type=Path)

@@ -1,0 +1,89 @@
+"""Checkpoint averaging (model soups) against means computed by hand."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from training.__main__ import main  # noqa: E402
+from training.averaging import average_state_dicts  # noqa: E402
+from training.checkpoint import architecture, build_model, load_model, save_model  # noqa: E402
+
+
+def _net(weight: float, bias: float, running_mean: float, batches: int) -> nn.Module:
+    net = nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1))
+    with torch.no_grad():
+        net[0].weight.fill_(weight)
+        net[0].bias.fill_(bias)
+        net[1].running_mean.fill_(running_mean)
+    net[1].num_batches_tracked.fill_(batches)
+    return net
+
+
+def test_uniform_and_weighted_means_by_hand():
+    a, b = _net(1.0, -2.0, 0.5, 7).state_dict(), _net(4.0, 2.0, 1.5, 9).state_dict()
+    uniform = average_state_dicts([a, b])
+    assert uniform["0.weight"].item() == 2.5 and uniform["0.bias"].item() == 0.0
+    assert uniform["1.running_mean"].item() == 1.0
+    # a counter, not a weight: the first model's
+    assert uniform["1.num_batches_tracked"].item() == 7
+    assert uniform["1.num_batches_tracked"].dtype == torch.int64
+    # weights 3:1 -> 0.75 * 1 + 0.25 * 4
+    weighted = average_state_dicts([a, b], weights=[3, 1])
+    assert weighted["0.weight"].item() == 1.75 and weighted["0.bias"].item() == -1.0
+    # the inputs are left as they were
+    assert a["0.weight"].item() == 1.0 and b["0.weight"].item() == 4.0
+
+
+def test_bf16_weights_average_exactly_and_keep_their_dtype():
+    a = {"w": torch.tensor([1.0, 3.0], dtype=torch.bfloat16)}
+    b = {"w": torch.tensor([2.0, 5.0], dtype=torch.bfloat16)}
+    out = average_state_dicts([a, b])["w"]
+    assert out.dtype == torch.bfloat16 and out.tolist() == [1.5, 4.0]
+
+
+@pytest.mark.parametrize("other, message", [
+    ({"0.weight": torch.zeros(1, 1, 1, 1)}, "other keys"),
+    ({**_net(0, 0, 0, 0).state_dict(), "0.weight": torch.zeros(2, 1, 1, 1)}, "0.weight"),
+])
+def test_mismatched_models_are_refused_with_the_key(other, message):
+    with pytest.raises(ValueError, match=message):
+        average_state_dicts([_net(1, 1, 1, 1).state_dict(), other])
+
+
+@pytest.mark.parametrize("weights", [[1.0], [1.0, -1.0], [0.0, 0.0]])
+def test_bad_weights_are_refused(weights):
+    sd = _net(1, 1, 1, 1).state_dict()
+    with pytest.raises(ValueError, match="weights"):
+        average_state_dicts([sd, sd], weights=weights)
+
+
+def test_cli_averages_two_saved_students_into_a_loadable_model(tmp_path):
+    torch.manual_seed(0)
+    paths = []
+    models = [build_model({"kind": "student", "preset": "so-model"}) for _ in range(2)]
+    for i, m in enumerate(models):
+        paths.append(tmp_path / f"run{i}" / "model.pt")
+        save_model(paths[-1], m, architecture(m, "student"), {"config": {"run": {"name": f"run{i}"}}})
+    out = tmp_path / "soup" / "model.pt"
+    assert main(["average", "--ckpt", str(paths[0]), "--ckpt", str(paths[1]), "--out", str(out)]) == 0
+    soup = load_model(out)
+    k = "backbone.features.0.0.weight"
+    expected = (models[0].state_dict()[k] + models[1].state_dict()[k]) / 2
+    torch.testing.assert_close(soup.state_dict()[k], expected)
+    doc = torch.load(out, weights_only=True)
+    assert doc["averaged_from"] == [str(p) for p in paths] and doc["average_weights"] == [0.5, 0.5]
+    # not one training run: no config that would make it pass for one
+    assert "config" not in doc
+
+
+def test_cli_refuses_models_of_two_architectures(tmp_path):
+    paths = []
+    for i, preset in enumerate(("model", "so-model")):
+        m = build_model({"kind": "student", "preset": preset})
+        paths.append(tmp_path / f"{preset}.pt")
+        save_model(paths[-1], m, architecture(m, "student"))
+    with pytest.raises(SystemExit, match="so-model.pt: another architecture"):
+        main(["average", "--ckpt", str(paths[0]), "--ckpt", str(paths[1]), "--out", str(tmp_path / "x.pt")])
+    assert not (tmp_path / "x.pt").exists()
