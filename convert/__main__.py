@@ -65,6 +65,10 @@ def cmd_export(args) -> int:
         # A distilled model: the config file alone does not say which teacher or which loss settings.
         training["loss"] = cfg["loss"]
         training["teacher"] = cfg.get("teacher")
+    if doc.get("averaged_from"):
+        # A weight average (python -m training average) has no run of its own: its sources say what it is.
+        training["averaged_from"] = doc["averaged_from"]
+        training["average_weights"] = doc["average_weights"]
 
     # int8 by post-training calibration, unless a finished QAT run of this checkpoint is given.
     quantized, quantization = None, {"method": "ptq", "calibration_images": args.calib}
