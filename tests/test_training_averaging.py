@@ -87,3 +87,18 @@ def test_cli_refuses_models_of_two_architectures(tmp_path):
     with pytest.raises(SystemExit, match="so-model.pt: another architecture"):
         main(["average", "--ckpt", str(paths[0]), "--ckpt", str(paths[1]), "--out", str(tmp_path / "x.pt")])
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_cli_names_a_file_that_is_not_a_saved_model(tmp_path):
+    good = tmp_path / "good.pt"
+    m = build_model({"kind": "student", "preset": "so-model"})
+    save_model(good, m, architecture(m, "student"))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    plain = tmp_path / "plain.pt"
+    torch.save(m.state_dict(), plain)  # weights without the architecture record
+    for bad, message in ((junk, "junk.pt: not a readable torch file"), (plain, "plain.pt: not a saved model"),
+                         (tmp_path / "missing.pt", "missing.pt")):
+        with pytest.raises(SystemExit, match=message):
+            main(["average", "--ckpt", str(good), "--ckpt", str(bad), "--out", str(tmp_path / "x.pt")])
+    assert not (tmp_path / "x.pt").exists()

@@ -8,6 +8,16 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import torch
 
 
+def normalised_weights(weights: Optional[Sequence[float]], n: int) -> List[float]:
+    """`weights` (default uniform) scaled to sum to one; ValueError unless n non-negative numbers, sum > 0."""
+    w = [1.0] * n if weights is None else [float(x) for x in weights]
+    if len(w) != n:
+        raise ValueError(f"{len(w)} weights for {n} state dicts")
+    if any(x < 0 for x in w) or sum(w) <= 0:
+        raise ValueError(f"weights must be non-negative with a positive sum, got {w}")
+    return [x / sum(w) for x in w]
+
+
 def average_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]],
                         weights: Optional[Sequence[float]] = None) -> Dict[str, torch.Tensor]:
     """The weighted mean of several state dicts, tensor by tensor.
@@ -40,13 +50,7 @@ def average_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]],
     """
     if not state_dicts:
         raise ValueError("nothing to average: no state dicts given")
-    n = len(state_dicts)
-    w = [1.0] * n if weights is None else [float(x) for x in weights]
-    if len(w) != n:
-        raise ValueError(f"{len(w)} weights for {n} state dicts")
-    if any(x < 0 for x in w) or sum(w) <= 0:
-        raise ValueError(f"weights must be non-negative with a positive sum, got {w}")
-    w = [x / sum(w) for x in w]
+    w = normalised_weights(weights, len(state_dicts))
     first = state_dicts[0]
     for i, sd in enumerate(state_dicts[1:], start=1):
         if set(sd) != set(first):
@@ -82,9 +86,16 @@ def average_checkpoints(paths: Sequence[Path], out: Path, weights: Optional[Sequ
     """
     from training.checkpoint import atomic_save
 
-    docs: List[Dict[str, Any]] = [torch.load(p, map_location="cpu", weights_only=True) for p in paths]
+    docs: List[Dict[str, Any]] = []
+    for p in paths:
+        try:
+            docs.append(torch.load(p, map_location="cpu", weights_only=True))
+        except FileNotFoundError:
+            raise
+        except Exception as e:  # a truncated file or another format: say which file
+            raise ValueError(f"{p}: not a readable torch file ({type(e).__name__}: {e})") from None
     for p, d in zip(paths, docs):
-        if "state_dict" not in d or "arch" not in d:
+        if not isinstance(d, dict) or "state_dict" not in d or "arch" not in d:
             raise ValueError(f"{p}: not a saved model (no arch/state_dict); give the runs' model.pt files")
         if d["arch"] != docs[0]["arch"] or d.get("input") != docs[0].get("input"):
             raise ValueError(f"{p}: another architecture or input than {paths[0]}; only one model's checkpoints average")
@@ -92,8 +103,7 @@ def average_checkpoints(paths: Sequence[Path], out: Path, weights: Optional[Sequ
         state = average_state_dicts([d["state_dict"] for d in docs], weights)
     except ValueError as e:
         raise ValueError(f"{', '.join(map(str, paths))}: {e}") from None
-    w = [1.0] * len(paths) if weights is None else [float(x) for x in weights]
     doc = {"arch": docs[0]["arch"], "input": docs[0].get("input"), "state_dict": state,
-           "averaged_from": [str(p) for p in paths], "average_weights": [x / sum(w) for x in w]}
+           "averaged_from": [str(p) for p in paths], "average_weights": normalised_weights(weights, len(paths))}
     atomic_save(doc, Path(out))
     return {k: v for k, v in doc.items() if k != "state_dict"}
