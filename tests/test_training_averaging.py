@@ -102,3 +102,18 @@ def test_cli_names_a_file_that_is_not_a_saved_model(tmp_path):
         with pytest.raises(SystemExit, match=message):
             main(["average", "--ckpt", str(good), "--ckpt", str(bad), "--out", str(tmp_path / "x.pt")])
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_cli_weights_are_checked(tmp_path, capsys):
+    m = build_model({"kind": "student", "preset": "so-model"})
+    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    for p in paths:
+        save_model(p, m, architecture(m, "student"))
+    args = ["average", "--ckpt", str(paths[0]), "--ckpt", str(paths[1]), "--out", str(tmp_path / "x.pt")]
+    with pytest.raises(SystemExit):
+        main(args + ["--weights", "1,x"])
+    assert "not a comma-separated list of numbers" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="3 weights for 2"):
+        main(args + ["--weights", "1,2,3"])
+    assert main(args + ["--weights", "3,1"]) == 0
+    assert torch.load(tmp_path / "x.pt", weights_only=True)["average_weights"] == [0.75, 0.25]

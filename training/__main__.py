@@ -107,14 +107,8 @@ def cmd_prune(args) -> int:
 def cmd_average(args) -> int:
     from training.averaging import average_checkpoints
 
-    weights = None
-    if args.weights:
-        try:
-            weights = [float(v) for v in args.weights.split(",")]
-        except ValueError:
-            raise SystemExit(f"--weights {args.weights!r}: not a comma-separated list of numbers")
     try:
-        doc = average_checkpoints(args.ckpt, args.out, weights)
+        doc = average_checkpoints(args.ckpt, args.out, args.weights)
     except (OSError, ValueError) as e:
         raise SystemExit(str(e))
     print(f"{args.out}: average of {', '.join(doc['averaged_from'])} with weights "
@@ -180,11 +174,15 @@ def cmd_profile(args) -> int:
 SCALES_HELP = "image scales whose maps are averaged, e.g. 0.5,1,1.5 (RCF's multi-scale test); default 1"
 
 
-def parse_scales(text: str) -> tuple:
+def parse_floats(text: str) -> tuple:
     try:
-        scales = tuple(float(v) for v in text.split(","))
+        return tuple(float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+
+
+def parse_scales(text: str) -> tuple:
+    scales = parse_floats(text)
     if not all(s > 0 for s in scales):
         raise argparse.ArgumentTypeError(f"scales must be positive: {text!r}")
     return scales
@@ -227,7 +225,7 @@ def main(argv=None) -> int:
 
     av = sub.add_parser("average", help="average the weights of runs fine-tuned from one checkpoint (a model soup)")
     av.add_argument("--ckpt", action="append", required=True, type=Path, help="a run's model.pt; repeat")
-    av.add_argument("--weights", help="one weight per --ckpt, comma-separated (default: uniform)")
+    av.add_argument("--weights", type=parse_floats, help="one weight per --ckpt, comma-separated (default: uniform)")
     av.add_argument("--out", required=True, type=Path, help="where the averaged model goes, e.g. runs/NAME/model.pt")
     av.set_defaults(run=cmd_average)
 
