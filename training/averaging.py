@@ -86,6 +86,7 @@ def average_checkpoints(paths: Sequence[Path], out: Path, weights: Optional[Sequ
     """
     from training.checkpoint import atomic_save
 
+    w = normalised_weights(weights, len(paths))  # before any file is read: a bad --weights fails at once
     docs: List[Dict[str, Any]] = []
     for p in paths:
         try:
@@ -100,10 +101,10 @@ def average_checkpoints(paths: Sequence[Path], out: Path, weights: Optional[Sequ
         if d["arch"] != docs[0]["arch"] or d.get("input") != docs[0].get("input"):
             raise ValueError(f"{p}: another architecture or input than {paths[0]}; only one model's checkpoints average")
     try:
-        state = average_state_dicts([d["state_dict"] for d in docs], weights)
+        state = average_state_dicts([d["state_dict"] for d in docs], w)
     except ValueError as e:
         raise ValueError(f"{', '.join(map(str, paths))}: {e}") from None
     doc = {"arch": docs[0]["arch"], "input": docs[0].get("input"), "state_dict": state,
-           "averaged_from": [str(p) for p in paths], "average_weights": normalised_weights(weights, len(paths))}
+           "averaged_from": [str(p) for p in paths], "average_weights": w}
     atomic_save(doc, Path(out))
     return {k: v for k, v in doc.items() if k != "state_dict"}
