@@ -64,8 +64,22 @@ def cast_floats(state_dict: dict, dtype) -> dict:
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
 
 
+SHARED_WEIGHTS = ("hed_bsds500_vgg16.pth", "mobilenet_v2_imagenet.pth")
+
+
 def unpack(args) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
+    if args.rebuild:
+        # From the shared weights: sent as gpu/<stem>.bf16.pth.xz, written back in float32 to
+        # WORK/shared/weights/<name>, which the stages find through $EDGESDK_SHARED.
+        import torch
+
+        (WORK / "shared" / "weights").mkdir(parents=True, exist_ok=True)
+        for name in SHARED_WEIGHTS:
+            raw = lzma.decompress((CARRIED / f"{Path(name).stem}.bf16.pth.xz").read_bytes())
+            sd = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+            torch.save(cast_floats(sd, torch.float32), WORK / "shared" / "weights" / name)
+        return
     for name in {args.teacher_init, args.alone_init, args.kd_init}:
         (WORK / name).write_bytes(lzma.decompress((CARRIED / f"{name}.xz").read_bytes()))
 
@@ -112,27 +126,8 @@ def teacher(args) -> None:
                                     "run.iterations": 10**7,
                                     **({"model.backbone_lr_mult": args.backbone_lr_mult} if args.backbone_lr_mult else {})}))
     tr = Trainer(cfg, WORK / args.teacher_name)
-    warm, probe = (4, 8) if args.smoke else (60, 160)
-    tr.fit(until=warm)
-    t = time.time()
-    tr.fit(until=probe)
-    rate = (probe - warm) / (time.time() - t)
-    cfg.run.iterations = probe + max(1, int(0.95 * rate * (args.deadline - time.time())))
-    say(f"teacher: {rate:.2f} it/s at batch {cfg.run.batch}; schedule set to {cfg.run.iterations} iterations")
-    tr.fit()
-    path = tr.save_final()
-    say(f"teacher: {tr.iteration} iterations in {tr.wall_s:.0f} s -> {path}")
-    doc = torch.load(path, map_location="cpu", weights_only=True)
-    # Two halves (by bytes) in bfloat16: each under the 16 MiB a returned file may have.
-    keys, total, acc, cut = list(doc["state_dict"]), sum(t.numel() for t in doc["state_dict"].values()), 0, 0
-    for cut, k in enumerate(keys):
-        if acc >= total / 2:
-            break
-        acc += doc["state_dict"][k].numel()
-    for part, chunk in (("a", keys[:cut]), ("b", keys[cut:])):
-        half = {k: v for k, v in doc.items() if k != "state_dict"}
-        half["state_dict"] = cast_floats({k: doc["state_dict"][k] for k in chunk}, torch.bfloat16)
-        torch.save(half, OUT / f"{args.teacher_name}.{part}.pt")
+    path = fit_to_deadline(tr, args.deadline, args.smoke, "teacher")
+    return_teacher(path, args.teacher_name)
     if args.no_kd:
         return
     cache = WORK / f"teacher-{args.teacher_name}"
@@ -144,6 +139,41 @@ def teacher(args) -> None:
                  {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0,
                   **({"loss.kd_balance": True} if args.kd_balance else {})})
     shutil.copy(kd, OUT / f"{name}.pt")
+
+
+def fit_to_deadline(tr, deadline: float, smoke: bool, label: str) -> Path:
+    """Train ``tr`` (configured with a huge iteration count) on a cosine schedule that ends by ``deadline``.
+
+    The throughput of its first iterations fixes the schedule's length; the run is saved and its path returned.
+    """
+    warm, probe = (4, 8) if smoke else (60, 160)
+    tr.fit(until=warm)
+    t = time.time()
+    tr.fit(until=probe)
+    rate = (probe - warm) / (time.time() - t)
+    tr.cfg.run.iterations = probe + max(1, int(0.95 * rate * (deadline - time.time())))
+    say(f"{label}: {rate:.2f} it/s at batch {tr.cfg.run.batch}; schedule set to {tr.cfg.run.iterations} iterations")
+    tr.fit()
+    path = tr.save_final()
+    say(f"{label}: {tr.iteration} iterations in {tr.wall_s:.0f} s -> {path}")
+    return path
+
+
+def return_teacher(path: Path, name: str) -> None:
+    """The teacher into OUT as two bfloat16 halves (by bytes), each under the 16 MiB a returned file may have."""
+    import torch
+
+    doc = torch.load(path, map_location="cpu", weights_only=True)
+    # Two halves (by bytes) in bfloat16: each under the 16 MiB a returned file may have.
+    keys, total, acc, cut = list(doc["state_dict"]), sum(t.numel() for t in doc["state_dict"].values()), 0, 0
+    for cut, k in enumerate(keys):
+        if acc >= total / 2:
+            break
+        acc += doc["state_dict"][k].numel()
+    for part, chunk in (("a", keys[:cut]), ("b", keys[cut:])):
+        half = {k: v for k, v in doc.items() if k != "state_dict"}
+        half["state_dict"] = cast_floats({k: doc["state_dict"][k] for k in chunk}, torch.bfloat16)
+        torch.save(half, OUT / f"{name}.{part}.pt")
 
 
 def kd_name(args) -> str:
@@ -196,6 +226,77 @@ def side_kd(args) -> None:
                  {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0, "run.seed": args.seed,
                   **({"loss.kd_balance": True} if args.kd_balance else {})})
     shutil.copy(kd, OUT / f"{name}.pt")
+
+
+REBUILD_CACHE = "teacher-rebuild"
+
+
+def rebuild_teacher(args) -> None:
+    """RCF from the shared HED weights: heads first (backbone lr x0.1), then the full rate to a deadline.
+
+    The two phases are the CPU cycles' recipe then the GPU cycles' (docs/results.md, The teacher), in
+    one lease. The teacher goes back in bf16 halves; its maps are cached (padded, as evaluated) for the
+    students' KD cycles, which wait for the ``done`` marker.
+    """
+    import torch
+
+    from training.cache_teacher import cache_teacher
+    from training.config import load_config
+    from training.train import Trainer
+
+    torch.backends.cudnn.benchmark = True
+    heads = f"{args.teacher_name}-heads"
+    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
+        args.smoke, args.device, **{"run.name": heads, "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
+                                    "run.iterations": 6 if args.smoke else args.teacher_heads_its,
+                                    "model.backbone_lr_mult": 0.1}))
+    tr = Trainer(cfg, WORK / heads)
+    tr.fit()
+    init = tr.save_final()
+    say(f"teacher heads: {tr.iteration} iterations in {tr.wall_s:.0f} s")
+    del tr
+    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
+        args.smoke, args.device, **{"run.name": args.teacher_name, "model.init": str(init),
+                                    "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
+                                    "run.iterations": 10**7, "model.backbone_lr_mult": 1.0}))
+    tr = Trainer(cfg, WORK / args.teacher_name)
+    path = fit_to_deadline(tr, args.deadline, args.smoke, "teacher")
+    return_teacher(path, args.teacher_name)
+    cache = WORK / REBUILD_CACHE
+    cache_teacher(tr.model.float(), cache, limit=4 if args.smoke else 0, device=str(tr.device))
+    (cache / "done").touch()
+    say("teacher: maps cached")
+
+
+def rebuild_student(args) -> None:
+    """The Model from ImageNet: one cycle alone to --alone-deadline, then one class-balanced KD cycle
+    from the rebuilt teacher's maps to --deadline (both cosine schedules sized to their deadlines)."""
+    import torch
+
+    from training.config import load_config
+    from training.train import Trainer
+
+    torch.backends.cudnn.benchmark = True
+    alone = f"model-g1-s{args.seed}"
+    cfg = load_config(REPO / "training/configs/model.toml", sets(args.smoke, args.device, **{
+        "run.name": alone, "run.seed": args.seed, "run.iterations": 10**7, "run.workers": args.student_workers}))
+    tr = Trainer(cfg, WORK / alone)
+    init = fit_to_deadline(tr, args.alone_deadline, args.smoke, alone)
+    shutil.copy(init, OUT / f"{alone}.pt")
+    del tr
+    cache = WORK / REBUILD_CACHE
+    while not (cache / "done").exists():
+        if time.time() > args.deadline - 60:
+            say(f"{alone}: no teacher maps in time; no KD cycle")
+            return
+        time.sleep(2)
+    name = f"model-g2-kd-bal-s{args.seed}"
+    cfg = load_config(REPO / "training/configs/model-hinton.toml", sets(args.smoke, args.device, **{
+        "run.name": name, "run.seed": args.seed, "run.iterations": 10**7, "run.workers": args.student_workers,
+        "model.init": str(init), "teacher.cache": str(cache), "loss.kd_balance": True,
+        "data.limit": 4 if args.smoke else 0}))
+    tr = Trainer(cfg, WORK / name)
+    shutil.copy(fit_to_deadline(tr, args.deadline, args.smoke, name), OUT / f"{name}.pt")
 
 
 def students_alone(args) -> None:
@@ -259,7 +360,18 @@ def run(args) -> None:
               "--teacher-scales", ",".join(map(str, args.teacher_scales)), "--kd-seeds", args.kd_seeds]
     if args.smoke:
         common.append("--smoke")
-    if args.teachers_only:
+    if args.rebuild:
+        # Nothing kept from earlier leases: the teacher from HED and two seeds of the Model from
+        # ImageNet side by side; the students' alone cycles end when the teacher's maps are due.
+        env["EDGESDK_SHARED"] = str(WORK / "shared")
+        common += ["--teacher-heads-its", str(args.teacher_heads_its)]
+        procs = [stage(me, "teacher", ["rebuild-teacher", "--deadline", str(start + 0.50 * args.budget), *common], env)]
+        for k in args.kd_seeds.split(","):
+            procs.append(stage(me, f"student-s{k}", [
+                "rebuild-student", "--seed", k, "--alone-deadline", str(start + 0.57 * args.budget),
+                "--deadline", str(start + 0.89 * args.budget), *common], env))
+        wait_and_archive(procs, start + 0.95 * args.budget)
+    elif args.teachers_only:
         # Teachers alone, side by side, one per backbone learning-rate factor: an A/B of the recipe.
         mults = args.teachers_only.split(",")
         deadline = start + 0.85 * args.budget
@@ -316,7 +428,10 @@ def pack(args) -> None:
         path, _, name = spec.partition(":")
         doc = torch.load(path, map_location="cpu", weights_only=True)
         if ".bf16." in name:
-            doc["state_dict"] = cast_floats(doc["state_dict"], torch.bfloat16)
+            if "state_dict" in doc:
+                doc["state_dict"] = cast_floats(doc["state_dict"], torch.bfloat16)
+            else:  # a plain state dict: the shared ImageNet / HED weights
+                doc = cast_floats(doc, torch.bfloat16)
         buf = io.BytesIO()
         torch.save(doc, buf)
         (CARRIED / f"{name}.xz").write_bytes(lzma.compress(buf.getvalue(), preset=6))
@@ -346,7 +461,8 @@ def merge(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=["pack", "run", "teacher", "alone", "sidekd", "merge"])
+    p.add_argument("stage", choices=["pack", "run", "teacher", "alone", "sidekd", "rebuild-teacher", "rebuild-student",
+                                      "merge"])
     p.add_argument("--init", action="append", help="(pack) SRC:NAME, a model to send as gpu/NAME.xz; repeat")
     p.add_argument("--returned", help="(merge) the folder the lease's files came back to")
     p.add_argument("--commit", help="(merge) the commit the lease ran, recorded in the models")
@@ -366,6 +482,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="(sidekd) the KD cycle's run.seed")
     p.add_argument("--teacher-scales", type=parse_scales, default=(1.0,),
                    help="image scales the cached teacher maps average, e.g. 0.5,1,1.5 (RCF's multi-scale test)")
+    p.add_argument("--rebuild", action="store_true",
+                   help="(run) from the shared weights alone: RCF from HED, and per --kd-seeds the Model from "
+                        "ImageNet (a cycle alone, then one of class-balanced KD), side by side")
+    p.add_argument("--teacher-heads-its", type=int, default=1500,
+                   help="(rebuild) iterations of the teacher's first phase (backbone lr x0.1)")
+    p.add_argument("--alone-deadline", type=float, help="(rebuild-student) wall-clock time the alone cycle ends by")
     p.add_argument("--no-kd", action="store_true", help="(teacher) stop after the teacher")
     p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
     p.add_argument("--deadline", type=float, help="(stages) wall-clock time to end by")
@@ -376,7 +498,7 @@ def main() -> None:
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     {"pack": pack, "run": run, "teacher": teacher, "alone": students_alone, "sidekd": side_kd,
-     "merge": merge}[args.stage](args)
+     "rebuild-teacher": rebuild_teacher, "rebuild-student": rebuild_student, "merge": merge}[args.stage](args)
 
 
 if __name__ == "__main__":
