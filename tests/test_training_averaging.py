@@ -117,3 +117,74 @@ def test_cli_weights_are_checked(tmp_path, capsys):
         main(args + ["--weights", "1,2,3"])
     assert main(args + ["--weights", "3,1"]) == 0
     assert torch.load(tmp_path / "x.pt", weights_only=True)["average_weights"] == [0.75, 0.25]
+
+
+def test_recompute_batchnorm_matches_statistics_computed_by_hand():
+    from training.averaging import recompute_batchnorm
+
+    net = _net(2.0, 1.0, 5.0, 3).eval()  # conv y = 2x + 1; stale running mean 5
+    net[1].running_var.fill_(9.0)
+    x1 = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]).reshape(2, 1, 2, 2)
+    x2 = torch.tensor([1.0, 1.0, 1.0, 1.0, 3.0, 3.0, 3.0, 3.0]).reshape(2, 1, 2, 2)
+    assert recompute_batchnorm(net, iter([x1, x2])) == 2
+    # by hand: y1 = 1, 3, ..., 15 (mean 8, unbiased var 2^2 * 6 = 24); y2 = 3 x4, 7 x4 (mean 5,
+    # eight squared deviations of 2^2: unbiased var 32/7); equal-weight means over the two batches
+    assert net[1].running_mean.item() == pytest.approx((8 + 5) / 2)
+    assert net[1].running_var.item() == pytest.approx((24 + 32 / 7) / 2)
+    assert net[0].weight.item() == 2.0 and net[0].bias.item() == 1.0  # weights untouched
+    assert not net.training and net[1].momentum == 0.1  # left as it came
+
+
+def test_recompute_batchnorm_runs_nothing_without_batchnorm():
+    from training.averaging import recompute_batchnorm
+
+    def never():
+        raise AssertionError("a model without BatchNorm must not be run")
+        yield  # pragma: no cover
+
+    assert recompute_batchnorm(nn.Sequential(nn.Conv2d(1, 1, 1)), never()) == 0
+
+
+def test_cli_re_estimates_the_averages_batchnorm_statistics_on_training_crops(tmp_path):
+    from datasets import sample_bsds_tree
+
+    from training.averaging import training_crops
+
+    root = sample_bsds_tree(tmp_path / "bsds", {"train": None, "val": None})
+    torch.manual_seed(0)
+    paths, models = [], [build_model({"kind": "student", "preset": "so-model"}) for _ in range(2)]
+    for i, m in enumerate(models):
+        paths.append(tmp_path / f"run{i}.pt")
+        save_model(paths[-1], m, architecture(m, "student"))
+    out = tmp_path / "soup.pt"
+    args = ["average", "--ckpt", str(paths[0]), "--ckpt", str(paths[1]), "--out", str(out), "--data", str(root)]
+    assert main(args + ["--bn-batches", "2", "--bn-batch", "2"]) == 0
+    doc = torch.load(out, weights_only=True)
+    assert doc["bn_recomputed"]["batches"] == 2 and doc["bn_recomputed"]["batch"] == 2
+    plain = average_state_dicts([m.state_dict() for m in models])
+    conv, bn = "backbone.features.0.0.weight", "backbone.features.0.1"
+    torch.testing.assert_close(doc["state_dict"][conv], plain[conv])  # weights: the plain average
+    # statistics: those of the average's own first conv on the same crops, computed here by hand
+    model = build_model(doc["arch"])
+    model.load_state_dict(plain)
+    first_conv = model.backbone.features[0][0]
+    batches = list(training_crops(root, type(model).INPUT, 2, 2))
+    with torch.no_grad():
+        ys = [first_conv(x).double() for x in batches]
+    mean = sum(y.mean(dim=(0, 2, 3)) for y in ys) / 2
+    var = sum(y.var(dim=(0, 2, 3), unbiased=True) for y in ys) / 2
+    torch.testing.assert_close(doc["state_dict"][f"{bn}.running_mean"].double(), mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(doc["state_dict"][f"{bn}.running_var"].double(), var, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(doc["state_dict"][f"{bn}.running_mean"], plain[f"{bn}.running_mean"])
+
+
+def test_cli_refuses_bad_batchnorm_settings_and_a_missing_dataset(tmp_path):
+    m = build_model({"kind": "student", "preset": "so-model"})
+    path = tmp_path / "a.pt"
+    save_model(path, m, architecture(m, "student"))
+    args = ["average", "--ckpt", str(path), "--out", str(tmp_path / "x.pt")]
+    with pytest.raises(SystemExit, match="bn_batch >= 1"):
+        main(args + ["--bn-batches", "2", "--bn-batch", "0"])
+    with pytest.raises(SystemExit, match="nowhere"):
+        main(args + ["--bn-batches", "2", "--data", str(tmp_path / "nowhere")])
+    assert not (tmp_path / "x.pt").exists()

@@ -108,11 +108,13 @@ def cmd_average(args) -> int:
     from training.averaging import average_checkpoints
 
     try:
-        doc = average_checkpoints(args.ckpt, args.out, args.weights)
+        doc = average_checkpoints(args.ckpt, args.out, args.weights, args.bn_batches, args.bn_batch, args.data)
     except (OSError, ValueError) as e:
         raise SystemExit(str(e))
+    bn = doc.get("bn_recomputed")
     print(f"{args.out}: average of {', '.join(doc['averaged_from'])} with weights "
-          f"{', '.join(f'{w:.3g}' for w in doc['average_weights'])}")
+          f"{', '.join(f'{w:.3g}' for w in doc['average_weights'])}"
+          + (f"; BatchNorm statistics re-estimated on {bn['batches']} x {bn['batch']} crops" if bn else ""))
     return 0
 
 
@@ -227,6 +229,11 @@ def main(argv=None) -> int:
     av.add_argument("--ckpt", action="append", required=True, type=Path, help="a run's model.pt; repeat")
     av.add_argument("--weights", type=parse_floats, help="one weight per --ckpt, comma-separated (default: uniform)")
     av.add_argument("--out", required=True, type=Path, help="where the averaged model goes, e.g. runs/NAME/model.pt")
+    av.add_argument("--bn-batches", type=int, default=0,
+                    help="re-estimate the average's BatchNorm statistics on this many batches of augmented "
+                         "train+val crops (SWA's BatchNorm update); 0: keep the averaged statistics")
+    av.add_argument("--bn-batch", type=int, default=8, help="crops per batch of --bn-batches")
+    av.add_argument("--data", type=Path, help="BSDS500 folder for --bn-batches (default: the shared copy)")
     av.set_defaults(run=cmd_average)
 
     e = sub.add_parser("evaluate", help="predict a BSDS500 split and benchmark it")

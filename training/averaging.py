@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
+import numpy as np
 import torch
+from torch import nn
 
 
 def normalised_weights(weights: Optional[Sequence[float]], n: int) -> List[float]:
@@ -72,12 +74,73 @@ def average_state_dicts(state_dicts: Sequence[Mapping[str, torch.Tensor]],
     return out
 
 
-def average_checkpoints(paths: Sequence[Path], out: Path, weights: Optional[Sequence[float]] = None) -> Dict[str, Any]:
+def recompute_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
+    """Re-estimate every BatchNorm's running statistics from forward passes over `batches`.
+
+    An average of networks is a new network: the mean of its ingredients' running
+    statistics is not the statistics of its own activations. Each BatchNorm's
+    statistics are reset, then accumulated as the equal-weight mean over the
+    batches (``momentum=None``) of each batch's mean and unbiased variance, in
+    train mode and without gradients; the weights are not touched.
+
+    Parameters
+    ----------
+    model : the network; left in the mode (train/eval) it came in.
+    batches : input tensors, each as the model's forward takes it.
+
+    Returns
+    -------
+    The number of batches seen (0: no BatchNorm, nothing run).
+
+    References
+    ----------
+    P. Izmailov et al., "Averaging weights leads to wider optima and better
+    generalization", UAI 2018 (SWA's BatchNorm update); it is
+    ``torch.optim.swa_utils.update_bn``, used here.
+    """
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return 0
+    seen = 0
+
+    def counted() -> Iterator[torch.Tensor]:
+        nonlocal seen
+        for x in batches:
+            seen += 1
+            yield x
+
+    with torch.no_grad():
+        torch.optim.swa_utils.update_bn(counted(), model)
+    if not seen:
+        raise ValueError("no batches to re-estimate BatchNorm statistics from")
+    return seen
+
+
+def training_crops(root: Path, spec, batches: int, batch: int, seed: int = 0,
+                   splits: Sequence[str] = ("train", "val")) -> Iterator[torch.Tensor]:
+    """`batches` batches of `batch` augmented training crops (the trainer's defaults), as model input.
+
+    Deterministic for a seed: the images and their augmentations are drawn from it.
+    """
+    from training.data import Augment, BsdsEdges
+
+    dataset = BsdsEdges(root, splits, spec, augment=Augment(), seed=seed)  # FileNotFoundError: no images there
+    rng = np.random.default_rng(seed)
+    for _ in range(batches):
+        yield torch.stack([dataset[int(i)]["image"] for i in rng.integers(0, len(dataset), batch)])
+
+
+def average_checkpoints(paths: Sequence[Path], out: Path, weights: Optional[Sequence[float]] = None,
+                        bn_batches: int = 0, bn_batch: int = 8, data_root: Optional[Path] = None) -> Dict[str, Any]:
     """Average saved models (``save_model`` files of one architecture) into a new one at `out`.
 
+    With ``bn_batches`` > 0, the average's BatchNorm statistics are then re-estimated
+    (:func:`recompute_batchnorm`) on that many batches of ``bn_batch`` augmented
+    BSDS500 train+val crops from ``data_root`` (default: the shared copy).
+
     Returns the saved document without its weights. The document records its
-    sources and weights, and no training config: it was not trained as one
-    run, and a config would make it pass for one.
+    sources and weights (and ``bn_recomputed``: how its statistics were
+    re-estimated), and no training config: it was not trained as one run, and
+    a config would make it pass for one.
 
     Raises
     ------
@@ -87,6 +150,8 @@ def average_checkpoints(paths: Sequence[Path], out: Path, weights: Optional[Sequ
     from training.checkpoint import atomic_save
 
     w = normalised_weights(weights, len(paths))  # before any file is read: a bad --weights fails at once
+    if bn_batches < 0 or bn_batch < 1:
+        raise ValueError(f"BatchNorm re-estimation needs bn_batches >= 0 and bn_batch >= 1, got {bn_batches}, {bn_batch}")
     docs: List[Dict[str, Any]] = []
     for p in paths:
         try:
@@ -106,5 +171,16 @@ def average_checkpoints(paths: Sequence[Path], out: Path, weights: Optional[Sequ
         raise ValueError(f"{', '.join(map(str, paths))}: {e}") from None
     doc = {"arch": docs[0]["arch"], "input": docs[0].get("input"), "state_dict": state,
            "averaged_from": [str(p) for p in paths], "average_weights": w}
+    if bn_batches > 0:
+        from training.checkpoint import build_model
+        from training.paths import bsds500_dir
+
+        model = build_model(doc["arch"])
+        model.load_state_dict(state)
+        root, splits, seed = Path(data_root or bsds500_dir()), ("train", "val"), 0
+        seen = recompute_batchnorm(model, training_crops(root, type(model).INPUT, bn_batches, bn_batch, seed, splits))
+        doc["state_dict"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        doc["bn_recomputed"] = {"batches": seen, "batch": bn_batch, "splits": list(splits), "seed": seed,
+                                "data": str(root)}
     atomic_save(doc, Path(out))
     return {k: v for k, v in doc.items() if k != "state_dict"}
