@@ -455,8 +455,12 @@ def merge(args) -> None:
         student = torch.load(path, map_location="cpu", weights_only=True)
         student["commit"] = args.commit or student.get("commit")
         atomic_save(student, dst)
-    with tarfile.open(src / "logs.tar.gz") as tar:
-        tar.extractall(REPO / args.logs, filter="data")
+    if (src / "logs.tar.gz").is_file():  # a call of this driver (a plain `training train` call sends its logs as they are)
+        with tarfile.open(src / "logs.tar.gz") as tar:
+            tar.extractall(REPO / args.logs, filter="data")
+    for log in src.glob("*.log"):
+        (REPO / args.logs).mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, REPO / args.logs / log.name)
 
 
 def main() -> None:
