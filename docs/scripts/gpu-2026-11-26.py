@@ -21,6 +21,13 @@ cycle with ``loss.kd_balance``) with ``--backbone-lr-mult 1.0`` in the layout ab
 ``--kd-only --kd-seeds 0,1 --teacher-scales 0.5,1,1.5``: no teacher training, the teacher
 init's maps cached at RCF's three test scales, one KD cycle per seed side by side.
 
+A third lease (a fresh machine: no run of the earlier ones survived it) used ``--rebuild``: from the
+shared weights alone, RCF from HED (1500 iterations at backbone lr x0.1, then the full rate to a
+deadline) beside two seeds of the Model from ImageNet (a cycle alone to a deadline, then a class-balanced
+KD cycle from the new teacher's maps), packed with
+``pack --init ../shared/weights/hed_bsds500_vgg16.pth:hed_bsds500_vgg16.bf16.pth --init
+../shared/weights/mobilenet_v2_imagenet.pth:mobilenet_v2_imagenet.bf16.pth``.
+
     python docs/scripts/gpu-2026-11-26.py pack --init runs/rcf-4500/model.pt:rcf-4500.bf16.pt \
         --init runs/model-c3/model.pt:model-c3.pt                 # here: fill gpu/ (git-ignored)
 
