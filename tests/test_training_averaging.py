@@ -135,6 +135,15 @@ def test_recompute_batchnorm_matches_statistics_computed_by_hand():
     assert not net.training and net[1].momentum == 0.1  # left as it came
 
 
+def test_recompute_batchnorm_without_batches_fails_and_keeps_the_statistics():
+    from training.averaging import recompute_batchnorm
+
+    net = _net(2.0, 1.0, 5.0, 3)
+    with pytest.raises(ValueError, match="no batches"):
+        recompute_batchnorm(net, iter([]))
+    assert net[1].running_mean.item() == 5.0 and net[1].num_batches_tracked.item() == 3
+
+
 def test_recompute_batchnorm_runs_nothing_without_batchnorm():
     from training.averaging import recompute_batchnorm
 

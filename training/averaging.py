@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
@@ -100,18 +101,20 @@ def recompute_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> in
     """
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return 0
+    it = iter(batches)
+    first = next(it, None)
+    if first is None:  # before update_bn resets anything: no data must not leave zeroed statistics
+        raise ValueError("no batches to re-estimate BatchNorm statistics from")
     seen = 0
 
     def counted() -> Iterator[torch.Tensor]:
         nonlocal seen
-        for x in batches:
+        for x in itertools.chain([first], it):
             seen += 1
             yield x
 
     with torch.no_grad():
         torch.optim.swa_utils.update_bn(counted(), model)
-    if not seen:
-        raise ValueError("no batches to re-estimate BatchNorm statistics from")
     return seen
 
 
