@@ -171,7 +171,6 @@ def return_teacher(path: Path, name: str) -> None:
     import torch
 
     doc = torch.load(path, map_location="cpu", weights_only=True)
-    # Two halves (by bytes) in bfloat16: each under the 16 MiB a returned file may have.
     keys, total, acc, cut = list(doc["state_dict"]), sum(t.numel() for t in doc["state_dict"].values()), 0, 0
     for cut, k in enumerate(keys):
         if acc >= total / 2:
