@@ -10,7 +10,7 @@ cv2 = pytest.importorskip("cv2")
 
 from torch import nn  # noqa: E402
 
-from training.__main__ import parse_scales  # noqa: E402
+from training.__main__ import parse_scales, scales_note  # noqa: E402
 from training.evaluate import MULTI_SCALES, forward_scales, predict  # noqa: E402
 from training.models.interface import CAFFE_VGG_INPUT, EdgeOutputs  # noqa: E402
 
@@ -84,3 +84,8 @@ def test_cli_scales_parse_and_refuse():
     for text in ("a,1", "0,1", "1,-2"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_scales(text)
+
+
+def test_results_note_names_one_rescaled_forward_apart_from_a_multi_scale_test():
+    assert scales_note((1.25,)) == "one forward at input scale 1.25 (map resized back)"
+    assert scales_note(MULTI_SCALES) == "multi-scale test, scales 0.5,1.0,1.5"

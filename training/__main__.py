@@ -118,6 +118,13 @@ def cmd_average(args) -> int:
     return 0
 
 
+def scales_note(scales) -> str:
+    """How a results row names a test at scales other than the standard (1,)."""
+    if len(scales) == 1:
+        return f"one forward at input scale {scales[0]:g} (map resized back)"
+    return f"multi-scale test, scales {','.join(map(str, scales))}"
+
+
 def cmd_evaluate(args) -> int:
     import torch
 
@@ -132,8 +139,8 @@ def cmd_evaluate(args) -> int:
                          scales=args.scales)
     n = len(res.images)
     if args.scales != (1.0,):
-        # A multi-scale score must never pass for a single-scale one in the results file.
-        args.notes = f"multi-scale test, scales {','.join(map(str, args.scales))}; " + (args.notes or "")
+        # A score at other scales must never pass for the standard single-scale one in the results file.
+        args.notes = scales_note(args.scales) + "; " + (args.notes or "")
     print(f"{args.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} R50 {res.r50:.4f} ({n} images)")
     if args.record:
         cfg = doc.get("config", {}) or {}
