@@ -61,6 +61,10 @@ def cmd_export(args) -> int:
                 # a continued run's iterations count from its init, so the init is part of where the weights came from
                 "init": (cfg.get("model") or {}).get("init"),
                 "data": "BSDS500 train+val", "commit": git_commit()}
+    eta = (cfg.get("data") or {}).get("eta")
+    if eta is not None:
+        # The label rule (annotator fraction above which a pixel is an edge) changes what the network learnt.
+        training["label_eta"] = eta
     if (cfg.get("loss") or {}).get("kind", "rcf") != "rcf":
         # A distilled model: the config file alone does not say which teacher or which loss settings.
         training["loss"] = cfg["loss"]
