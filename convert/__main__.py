@@ -22,6 +22,31 @@ from pathlib import Path
 FORMATS = ("int8", "fp32", "torchscript")
 
 
+def provenance(doc: dict, ckpt) -> dict:
+    """The sidecar's ``training`` record of a checkpoint document: where the weights came from and how."""
+    from training.checkpoint import git_commit
+
+    cfg = doc.get("config") or {}
+    training = {"checkpoint": str(ckpt), "config": cfg.get("source"),
+                "run": (cfg.get("run") or {}).get("name"), "iterations": doc.get("iterations"),
+                # a continued run's iterations count from its init, so the init is part of where the weights came from
+                "init": (cfg.get("model") or {}).get("init"),
+                "data": "BSDS500 train+val", "commit": git_commit()}
+    eta = (cfg.get("data") or {}).get("eta")
+    if eta is not None:
+        # The label rule (annotator fraction above which a pixel is an edge) changes what the network learnt.
+        training["label_eta"] = eta
+    if (cfg.get("loss") or {}).get("kind", "rcf") != "rcf":
+        # A distilled model: the config file alone does not say which teacher or which loss settings.
+        training["loss"] = cfg["loss"]
+        training["teacher"] = cfg.get("teacher")
+    if doc.get("averaged_from"):
+        # A weight average (python -m training average) has no run of its own: its sources say what it is.
+        training["averaged_from"] = doc["averaged_from"]
+        training["average_weights"] = doc["average_weights"]
+    return training
+
+
 def cmd_export(args) -> int:
     import cv2
     import torch
@@ -55,24 +80,7 @@ def cmd_export(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     protocol = Protocol(thresholds=args.thresholds)
     progress = sys.stderr.isatty()
-    cfg = doc.get("config") or {}
-    training = {"checkpoint": str(args.ckpt), "config": cfg.get("source"),
-                "run": (cfg.get("run") or {}).get("name"), "iterations": doc.get("iterations"),
-                # a continued run's iterations count from its init, so the init is part of where the weights came from
-                "init": (cfg.get("model") or {}).get("init"),
-                "data": "BSDS500 train+val", "commit": git_commit()}
-    eta = (cfg.get("data") or {}).get("eta")
-    if eta is not None:
-        # The label rule (annotator fraction above which a pixel is an edge) changes what the network learnt.
-        training["label_eta"] = eta
-    if (cfg.get("loss") or {}).get("kind", "rcf") != "rcf":
-        # A distilled model: the config file alone does not say which teacher or which loss settings.
-        training["loss"] = cfg["loss"]
-        training["teacher"] = cfg.get("teacher")
-    if doc.get("averaged_from"):
-        # A weight average (python -m training average) has no run of its own: its sources say what it is.
-        training["averaged_from"] = doc["averaged_from"]
-        training["average_weights"] = doc["average_weights"]
+    training = provenance(doc, args.ckpt)
 
     # int8 by post-training calibration, unless a finished QAT run of this checkpoint is given.
     quantized, quantization = None, {"method": "ptq", "calibration_images": args.calib}

@@ -134,3 +134,17 @@ def test_checksum_and_signature_mismatches_are_refused(exported, tmp_path):
     (tmp_path / src.name).write_text(json.dumps(doc))
     with pytest.raises(Exception, match="s999x999"):
         load(tmp_path / src.name)
+
+
+def test_provenance_records_the_label_threshold_teacher_and_init_of_a_checkpoint():
+    from convert.__main__ import provenance
+
+    cfg = {"source": "training/configs/model-hinton.toml", "run": {"name": "kd-eta"}, "model": {"init": "runs/a/model.pt"},
+           "data": {"eta": 0.3}, "loss": {"kind": "hinton", "alpha": 0.5}, "teacher": {"cache": "runs/teacher-x"}}
+    rec = provenance({"config": cfg, "iterations": 3000}, Path("runs/kd-eta/model.pt"))
+    assert rec["checkpoint"] == "runs/kd-eta/model.pt" and rec["run"] == "kd-eta" and rec["iterations"] == 3000
+    assert rec["init"] == "runs/a/model.pt" and rec["label_eta"] == 0.3
+    assert rec["loss"] == {"kind": "hinton", "alpha": 0.5} and rec["teacher"] == {"cache": "runs/teacher-x"}
+    # A model trained on the ground truth alone carries no teacher; a config without a data section, no threshold.
+    plain = provenance({"config": {"loss": {"kind": "rcf"}}}, "m.pt")
+    assert "teacher" not in plain and "loss" not in plain and "label_eta" not in plain
