@@ -58,7 +58,7 @@ def cmd_export(args) -> int:
     from edgesdk.eval import Protocol, evaluate
     from edgesdk.runtime import load
     from edgesdk.runtime.metadata import Bucket, InputNorm, ModelInfo, sha256_file
-    from training.checkpoint import git_commit, load_model
+    from training.checkpoint import load_model
     from training.data import list_split
     from training.evaluate import predict
     from training.paths import bsds500_dir
