@@ -133,3 +133,73 @@ def test_config_values_are_type_checked(tmp_path):
         load_config(config, {"loss.kd_balance": "no"})
     with pytest.raises(ValueError, match="iterations must be int"):
         load_config(config, {"run.iterations": 2.5})
+
+
+def _fake_cache(path, value, feats, shape=(4, 6), names=("a", "b")):
+    import cv2
+    import numpy as np
+
+    path.mkdir()
+    for n in names:
+        cv2.imwrite(str(path / f"{n}.png"), np.full(shape, value, np.uint8))
+    np.savez(path / "features.npz", **{n: np.asarray(feats, np.float32) for n in names})
+    return path
+
+
+def test_average_caches_is_the_weighted_mean_of_the_maps_and_features(tmp_path):
+    # Hand-computed: maps 100 and 200 -> 150 uniform, 0.25*100 + 0.75*200 = 175 at weights 1:3.
+    import cv2
+    import numpy as np
+
+    from training.cache_teacher import average_caches
+
+    a = _fake_cache(tmp_path / "a", 100, [1.0, 2.0])
+    b = _fake_cache(tmp_path / "b", 200, [3.0, 4.0])
+    out = average_caches([a, b], tmp_path / "uniform")
+    for n in ("a", "b"):
+        m = cv2.imread(str(out / f"{n}.png"), cv2.IMREAD_GRAYSCALE)
+        assert m.shape == (4, 6) and (m == 150).all()
+    np.testing.assert_allclose(np.load(out / "features.npz")["a"], [2.0, 3.0])
+    out = average_caches([a, b], tmp_path / "weighted", weights=[1, 3])
+    assert (cv2.imread(str(out / "b.png"), cv2.IMREAD_GRAYSCALE) == 175).all()
+    np.testing.assert_allclose(np.load(out / "features.npz")["b"], [2.5, 3.5])
+
+
+def test_average_caches_keeps_the_first_features_when_the_widths_differ(tmp_path):
+    # An RCF (512 features) with a student (a different width): no common space to average in.
+    import numpy as np
+
+    from training.cache_teacher import average_caches
+
+    a = _fake_cache(tmp_path / "a", 0, [1.0, 2.0, 3.0])
+    b = _fake_cache(tmp_path / "b", 255, [9.0])
+    out = average_caches([a, b], tmp_path / "out")
+    np.testing.assert_array_equal(np.load(out / "features.npz")["a"], [1.0, 2.0, 3.0])
+
+
+def test_average_caches_rejects_caches_that_do_not_match(tmp_path):
+    from training.cache_teacher import average_caches
+
+    a = _fake_cache(tmp_path / "a", 10, [1.0])
+    other_images = _fake_cache(tmp_path / "c", 10, [1.0], names=("a", "z"))
+    other_shape = _fake_cache(tmp_path / "d", 10, [1.0], shape=(6, 4))
+    with pytest.raises(ValueError, match="other images"):
+        average_caches([a, other_images], tmp_path / "o1")
+    with pytest.raises(ValueError, match=r"d/a\.png: shape \(6, 4\)"):
+        average_caches([a, other_shape], tmp_path / "o2")
+    with pytest.raises(ValueError, match="at least two"):
+        average_caches([a], tmp_path / "o3")
+    with pytest.raises(ValueError, match="non-negative weights"):
+        average_caches([a, a], tmp_path / "o4", weights=[1, -1])
+
+
+def test_average_caches_command_line(tmp_path, capsys):
+    import cv2
+
+    from training.__main__ import main
+
+    a = _fake_cache(tmp_path / "a", 40, [1.0])
+    b = _fake_cache(tmp_path / "b", 80, [3.0])
+    assert main(["average-caches", "--cache", str(a), "--cache", str(b), "--weights", "3,1", "--out", str(tmp_path / "e")]) == 0
+    assert (cv2.imread(str(tmp_path / "e" / "a.png"), cv2.IMREAD_GRAYSCALE) == 50).all()  # 0.75*40 + 0.25*80
+    assert "ensemble teacher cache in" in capsys.readouterr().out

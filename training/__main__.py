@@ -1,7 +1,8 @@
-"""python -m training {train, cache-teacher, prune, average, evaluate, figures, profile}.
+"""python -m training {train, cache-teacher, average-caches, prune, average, evaluate, figures, profile}.
 
     python -m training train --config training/configs/rcf.toml [--resume]
     python -m training cache-teacher --ckpt runs/rcf/model.pt --out runs/teacher-rcf
+    python -m training average-caches --cache runs/teacher-rcf --cache runs/teacher-model --out runs/teacher-ens
     python -m training prune --ckpt runs/rcf/model.pt --ratio 0.5 --out runs/rcf-pruned-init.pt
     python -m training average --ckpt runs/a/model.pt --ckpt runs/b/model.pt --out runs/a+b/model.pt
     python -m training evaluate --ckpt runs/rcf/model.pt --split test
@@ -83,6 +84,14 @@ def cmd_cache_teacher(args) -> int:
     out = cache_teacher(teacher.to(memory_format=torch.channels_last), Path(args.out), args.splits, limit=args.limit,
                         progress=sys.stderr.isatty(), device=args.device, scales=args.scales)
     print(f"teacher cache in {out}")
+    return 0
+
+
+def cmd_average_caches(args) -> int:
+    from training.cache_teacher import average_caches
+
+    out = average_caches(args.cache, args.out, args.weights)
+    print(f"ensemble teacher cache in {out}")
     return 0
 
 
@@ -222,6 +231,12 @@ def main(argv=None) -> int:
     c.add_argument("--device", default="cpu", help="where the teacher runs: cpu or cuda[:N]")
     c.add_argument("--scales", type=parse_scales, default=(1.0,), help=SCALES_HELP)
     c.set_defaults(run=cmd_cache_teacher)
+
+    ac = sub.add_parser("average-caches", help="average teacher caches into one (an ensemble teacher)")
+    ac.add_argument("--cache", action="append", required=True, type=Path, help="a cache-teacher folder; repeat")
+    ac.add_argument("--weights", type=parse_floats, help="one weight per --cache, comma-separated (default: uniform)")
+    ac.add_argument("--out", required=True, type=Path)
+    ac.set_defaults(run=cmd_average_caches)
 
     pr = sub.add_parser("prune", help="L1 filter pruning of a trained RCF")
     pr.add_argument("--ckpt", required=True, type=Path)

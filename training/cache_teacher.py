@@ -54,3 +54,57 @@ def cache_teacher(
         cv2.imwrite(str(out_dir / f"{name}.png"), np.round(prob * 255).astype(np.uint8))
     np.savez(out_dir / "features.npz", **feats)
     return out_dir
+
+
+def average_caches(caches: Sequence[Path], out_dir: Path, weights: Optional[Sequence[float]] = None) -> Path:
+    """Write the weighted mean of several teacher caches: an ensemble teacher, run once per cache.
+
+    Parameters
+    ----------
+    caches : folders written by :func:`cache_teacher`, over the same images (each image's maps must
+        have one shape across them).
+    out_dir : where ``<id>.png`` and ``features.npz`` of the ensemble go.
+    weights : one non-negative weight per cache (normalised to sum 1); default uniform.
+
+    Returns
+    -------
+    ``out_dir``. Each map is ``round(sum_k w_k * map_k)`` on the 8-bit scale. The pooled features
+    are averaged alike when every cache has one width; otherwise (an RCF and a student) the first
+    cache's are kept, so the knowledge adaptor keeps that member as its target.
+
+    References
+    ----------
+    G. Hinton, O. Vinyals, J. Dean, "Distilling the Knowledge in a Neural Network", 2015 (distilling
+    an ensemble of models into one).
+    """
+    caches = [Path(c) for c in caches]
+    if len(caches) < 2:
+        raise ValueError(f"an ensemble needs at least two caches, got {len(caches)}")
+    w = np.full(len(caches), 1.0 / len(caches)) if weights is None else np.asarray(weights, np.float64)
+    if w.shape != (len(caches),) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"need {len(caches)} non-negative weights with a positive sum, got {weights}")
+    w = w / w.sum()
+    feats = [dict(np.load(c / "features.npz")) for c in caches]
+    names = sorted(feats[0])
+    for c, f in zip(caches[1:], feats[1:]):
+        if sorted(f) != names:
+            raise ValueError(f"{c}: holds other images than {caches[0]} ({len(f)} vs {len(names)})")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        acc = None
+        for c, wk in zip(caches, w):
+            m = cv2.imread(str(c / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
+            if m is None:
+                raise FileNotFoundError(f"{c / (name + '.png')}: missing or unreadable")
+            if acc is not None and m.shape != acc.shape:
+                raise ValueError(f"{c / (name + '.png')}: shape {m.shape}, the first cache's is {acc.shape}")
+            acc = wk * m.astype(np.float64) if acc is None else acc + wk * m
+        cv2.imwrite(str(out_dir / f"{name}.png"), np.clip(np.round(acc), 0, 255).astype(np.uint8))
+    widths = {f[names[0]].shape for f in feats}
+    if len(widths) == 1:
+        out = {n: sum(wk * f[n] for f, wk in zip(feats, w)).astype(np.float32) for n in names}
+    else:
+        out = feats[0]
+    np.savez(out_dir / "features.npz", **out)
+    return out_dir
