@@ -189,7 +189,7 @@ def test_average_caches_rejects_caches_that_do_not_match(tmp_path):
         average_caches([a, other_shape], tmp_path / "o2")
     with pytest.raises(ValueError, match="at least two"):
         average_caches([a], tmp_path / "o3")
-    with pytest.raises(ValueError, match="non-negative weights"):
+    with pytest.raises(ValueError, match="non-negative with a positive sum"):
         average_caches([a, a], tmp_path / "o4", weights=[1, -1])
 
 

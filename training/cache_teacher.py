@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.averaging import normalised_weights
 from training.data import list_split
 from training.evaluate import forward_scales
 from training.paths import bsds500_dir
@@ -80,10 +81,7 @@ def average_caches(caches: Sequence[Path], out_dir: Path, weights: Optional[Sequ
     caches = [Path(c) for c in caches]
     if len(caches) < 2:
         raise ValueError(f"an ensemble needs at least two caches, got {len(caches)}")
-    w = np.full(len(caches), 1.0 / len(caches)) if weights is None else np.asarray(weights, np.float64)
-    if w.shape != (len(caches),) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"need {len(caches)} non-negative weights with a positive sum, got {weights}")
-    w = w / w.sum()
+    w = normalised_weights(weights, len(caches))
     feats = [dict(np.load(c / "features.npz")) for c in caches]
     names = sorted(feats[0])
     for c, f in zip(caches[1:], feats[1:]):
