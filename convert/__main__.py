@@ -1,6 +1,8 @@
-"""python -m convert {export, qat}: checkpoint -> int8/fp32 TFLite + TorchScript, each with metadata and a parity report.
+"""python -m convert {export, sensitivity, qat}: checkpoint -> int8/fp32 TFLite + TorchScript, each with metadata and a parity report.
 
     python -m convert export --ckpt runs/model-hinton/model.pt --name model-hinton --out edgesdk/models
+    python -m convert sensitivity --ckpt runs/model-c2/model.pt   # which modules to keep float in int8
+    python -m convert export --ckpt ... --formats int8 --float-modules backbone.features.1,backbone.features.2
     python -m convert qat --ckpt runs/model-c2/model.pt --out runs/qat-model-c2 [--resume]
     python -m convert export --ckpt runs/model-c2/model.pt --qat runs/qat-model-c2/qat.pt --formats int8 ...
 
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 FORMATS = ("int8", "fp32", "torchscript")
+DEFAULT_BUCKETS = "352x512,512x352,480x640,640x480,1024x1024"  # the TFLite signatures, and so the calibration sizes
 
 
 def provenance(doc: dict, ckpt) -> dict:
@@ -53,7 +56,7 @@ def cmd_export(args) -> int:
 
     from convert.calibration import calibration_batches, parse_sizes
     from convert.parity import agreement, ground_truth, runtime_predictions, scores
-    from convert.tflite import bucket_name, export_tflite
+    from convert.tflite import bucket_name, check_module_names, export_tflite
     from convert.torchscript import export_torchscript
     from edgesdk.eval import Protocol, evaluate
     from edgesdk.runtime import load
@@ -83,7 +86,16 @@ def cmd_export(args) -> int:
     training = provenance(doc, args.ckpt)
 
     # int8 by post-training calibration, unless a finished QAT run of this checkpoint is given.
+    float_modules = [m.strip() for m in args.float_modules.split(",") if m.strip()]
     quantized, quantization = None, {"method": "ptq", "calibration_images": args.calib}
+    if float_modules:
+        if args.qat:
+            raise SystemExit("--float-modules applies to post-training quantisation, not to a --qat graph")
+        try:
+            check_module_names(model, float_modules)
+        except ValueError as e:
+            raise SystemExit(f"--float-modules: {e}")
+        quantization["float_modules"] = float_modules
     if args.qat:
         from convert.qat import load_qat
 
@@ -110,7 +122,8 @@ def cmd_export(args) -> int:
         else:
             calib = calibration_batches(spec, root, sizes, count=args.calib) if fmt == "int8" and not quantized else ()
             path = export_tflite(model, out / f"{stem}.tflite", sizes, int8=fmt == "int8", calibration=calib,
-                                 quantized=quantized if fmt == "int8" else None)
+                                 quantized=quantized if fmt == "int8" else None,
+                                 float_modules=float_modules if fmt == "int8" else ())
             backend, precision = "litert", fmt
             buckets = tuple(Bucket(bucket_name(s), s[0], s[1]) for s in sizes)
         info = ModelInfo(name=stem, file=path.name, sha256=sha256_file(path), backend=backend, precision=precision,
@@ -159,6 +172,52 @@ def cmd_qat(args) -> int:
     return 0
 
 
+def cmd_sensitivity(args) -> int:
+    import cv2
+    import numpy as np
+    import torch
+
+    from convert.calibration import calibration_batches, parse_sizes
+    from convert.deploy import DeployModel
+    from convert.sensitivity import sensitivity
+    from convert.tflite import quantize_pt2e
+    from edgesdk.runtime.geometry import pad_to
+    from training.checkpoint import load_model
+    from training.data import list_split, to_input
+    from training.paths import bsds500_dir
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    root = Path(args.data or bsds500_dir())
+    model = load_model(args.ckpt).eval()
+    spec, sizes = type(model).INPUT, parse_sizes(args.buckets)
+    deploy = DeployModel(model).eval()
+    # The export's quantisation, on the export's calibration images.
+    graph, _ = quantize_pt2e(deploy, calibration_batches(spec, root, sizes, count=args.calib), torch.zeros(1, *sizes[0], 3))
+    items = list_split(root, ["val"])
+    inputs = []
+    for _, img, _ in items[:: max(1, len(items) // args.images)][: args.images]:
+        bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
+        h, w = bgr.shape[:2]
+        x = pad_to(to_input(bgr, spec).transpose(1, 2, 0), (-(-h // 32) * 32, -(-w // 32) * 32))
+        inputs.append((torch.from_numpy(np.ascontiguousarray(x))[None], h, w))
+    with torch.no_grad():
+        refs = [deploy(x)[0, :h, :w, 0] for x, h, w in inputs]
+    res = sensitivity(graph, inputs, refs, cumulative=args.cumulative)
+    print(f"int8 error (mean squared difference from fp32 on {len(inputs)} val images): {res.int8_error:.3e}")
+    print(f"{'module':28s} {'weights':>7s} {'acts':>5s} {'error in float':>15s} {'share':>7s}")
+    for g, r in res.groups.items():
+        print(f"{g:28s} {r['weights']:7d} {r['activations']:5d} {r['error']:15.3e} {100 * r['share']:6.1f}%")
+    print("floating the most sensitive modules in turn:")
+    for g, e in res.cumulative:
+        print(f"  + {g:26s} error {e:.3e} ({100 * (1 - e / res.int8_error):.1f}% of the int8 error gone)")
+    if args.json:
+        args.json.write_text(json.dumps({"checkpoint": str(args.ckpt), "images": len(inputs), "calibration_images": args.calib,
+                                         "int8_error": res.int8_error, "groups": res.groups,
+                                         "cumulative": res.cumulative}, indent=2) + "\n")
+    return 0
+
+
 def parity_markdown(report: dict, protocol) -> str:
     e = report["eager_fp32"]
     lines = [
@@ -194,9 +253,12 @@ def main(argv=None) -> int:
     e.add_argument("--name", required=True)
     e.add_argument("--out", type=Path, default=Path("exports"))
     e.add_argument("--formats", default=",".join(FORMATS), help="comma-separated: int8, fp32, torchscript")
-    e.add_argument("--buckets", default="352x512,512x352,480x640,640x480,1024x1024",
+    e.add_argument("--buckets", default=DEFAULT_BUCKETS,
                    help="TFLite signature sizes HxW (default: %(default)s)")
     e.add_argument("--calib", type=int, default=32, help="calibration images from BSDS500 train (PTQ)")
+    e.add_argument("--float-modules", default="",
+                   help="int8: leave these modules of the network in float, comma-separated paths such as "
+                        "backbone.features.1 (choose them with python -m convert sensitivity)")
     e.add_argument("--qat", type=Path, help="int8 from this finished QAT run (qat.pt of python -m convert qat) instead of PTQ")
     e.add_argument("--data", type=Path, help="BSDS500 folder (default: ../shared/data/BSDS500)")
     e.add_argument("--thresholds", type=int, default=99)
@@ -208,6 +270,16 @@ def main(argv=None) -> int:
     e.add_argument("--threads", type=int, default=0)
     e.add_argument("--report", type=Path)
     e.set_defaults(run=cmd_export)
+    s = sub.add_parser("sensitivity", help="each module's share of the int8 error: which to leave float (--float-modules)")
+    s.add_argument("--ckpt", type=Path, required=True, help="a model.pt written by python -m training")
+    s.add_argument("--data", type=Path, help="BSDS500 folder (default: ../shared/data/BSDS500)")
+    s.add_argument("--images", type=int, default=10, help="val images the error is measured on, evenly spaced")
+    s.add_argument("--calib", type=int, default=32, help="calibration images, as for export")
+    s.add_argument("--buckets", default=DEFAULT_BUCKETS, help="calibration sizes, as for export")
+    s.add_argument("--cumulative", type=int, default=6, help="float the N most sensitive modules one after another")
+    s.add_argument("--threads", type=int, default=0)
+    s.add_argument("--json", type=Path, help="also write the numbers here")
+    s.set_defaults(run=cmd_sensitivity)
     q = sub.add_parser("qat", help="quantisation-aware fine-tuning of a checkpoint's int8 deploy graph (resumable)")
     q.add_argument("--ckpt", type=Path, required=True, help="a model.pt written by python -m training")
     q.add_argument("--out", type=Path, required=True, help="folder for qat.pt, qat-checkpoint.pt and qat.log")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Tuple
 
 import torch
+from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
 from torch import nn
 
 from convert.deploy import DeployModel
@@ -22,19 +23,63 @@ def bucket_name(size: Tuple[int, int]) -> str:
     return f"s{size[0]}x{size[1]}"
 
 
-def quantize_pt2e(deploy: DeployModel, calibration: Iterable[torch.Tensor], example: torch.Tensor):
+def in_modules(node: torch.fx.Node, names: Sequence[str], prefix: str = "model.") -> bool:
+    """Whether ``node`` was traced inside one of the modules ``names`` (paths in the edge model, e.g. ``backbone.features.1``).
+
+    torch.export records each node's module path in ``nn_module_stack``;
+    the deploy wrapper adds ``prefix``.
+    """
+    paths = [v[0] for v in (node.meta.get("nn_module_stack") or {}).values()]
+    return any(p == prefix + n or p.startswith(prefix + n + ".") for p in paths for n in names)
+
+
+class PartialInt8Quantizer(PT2EQuantizer):
+    """litert-torch's PT2E quantizer, leaving the ops of some modules in float.
+
+    A float op between int8 ones gets a dequantize before it and a quantize
+    after it (the boundary tensors stay int8); LiteRT runs it in float. Used for
+    the few layers where rounding costs most accuracy (``python -m convert
+    sensitivity``): in the student those are the first, full-resolution blocks.
+    """
+
+    def __init__(self, float_modules: Sequence[str] = ()):
+        super().__init__()
+        self.float_modules = tuple(float_modules)
+
+    def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+        from litert_torch.quantize.pt2e_quantizer_utils import propagate_annotation
+
+        self._annotate_all_static_patterns(model, self.global_config,
+                                           lambda n: not in_modules(n, self.float_modules))
+        propagate_annotation(model)
+        return model
+
+
+def check_module_names(model: nn.Module, names: Sequence[str]) -> None:
+    """Raise ValueError naming every entry of ``names`` that is not a submodule path of ``model``."""
+    known = {n for n, _ in model.named_modules()}
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ValueError(f"no such modules in {type(model).__name__}: {bad} (e.g. {sorted(known - {''})[:4]})")
+
+
+def quantize_pt2e(deploy: DeployModel, calibration: Iterable[torch.Tensor], example: torch.Tensor,
+                  float_modules: Sequence[str] = ()):
     """Static int8 PTQ: torch.export (strict, dynamic H/W) -> prepare_pt2e -> calibrate -> convert_pt2e.
 
     Per-channel symmetric int8 weights, per-tensor int8 activations (the
     TFLite/XNNPACK scheme). ``strict=True``: a non-strict export leaves residual
     adds unquantized. H and W are dynamic multiples of 32 so one calibrated
-    graph serves every bucket.
+    graph serves every bucket. Ops inside ``float_modules`` (module paths of
+    the wrapped edge model) stay float.
     """
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.pt2e_quantizer import get_symmetric_quantization_config
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    check_module_names(deploy.model, float_modules)
+    quantizer = PartialInt8Quantizer(float_modules).set_global(
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
     h, w = torch.export.Dim("h", min=1, max=128), torch.export.Dim("w", min=1, max=128)
     graph = torch.export.export(deploy, (example,), dynamic_shapes=({1: 32 * h, 2: 32 * w},), strict=True).module()
     prepared = move_exported_model_to_eval(prepare_pt2e(graph, quantizer))
@@ -52,12 +97,14 @@ def export_tflite(
     calibration: Iterable[torch.Tensor] = (),
     log=print,
     quantized: Optional[Tuple[nn.Module, Any]] = None,
+    float_modules: Sequence[str] = (),
 ) -> Path:
     """Write a multi-signature .tflite (one signature per (H, W) in ``sizes``).
 
     With ``int8``, the network is quantised by PTQ on ``calibration``, unless
     ``quantized`` already holds an int8 graph and its quantizer (from
-    quantisation-aware fine-tuning, convert/qat.py).
+    quantisation-aware fine-tuning, convert/qat.py). ``float_modules`` stay
+    float in a PTQ graph (see ``quantize_pt2e``).
     """
     import litert_torch
     from litert_torch.quantize.quant_config import QuantConfig
@@ -69,8 +116,9 @@ def export_tflite(
     started = time.perf_counter()
     if int8:
         if quantized is None:
-            module, quantizer = quantize_pt2e(deploy, calibration, example)
-            log(f"quantized (PT2E, int8 per-channel) in {time.perf_counter() - started:.0f} s")
+            module, quantizer = quantize_pt2e(deploy, calibration, example, float_modules)
+            kept = f", {list(float_modules)} in float" if float_modules else ""
+            log(f"quantized (PT2E, int8 per-channel{kept}) in {time.perf_counter() - started:.0f} s")
         else:
             module, quantizer = quantized
         quant_config = QuantConfig(pt2e_quantizer=quantizer)

@@ -148,3 +148,94 @@ def test_provenance_records_the_label_threshold_teacher_and_init_of_a_checkpoint
     # A model trained on the ground truth alone carries no teacher; a config without a data section, no threshold.
     plain = provenance({"config": {"loss": {"kind": "rcf"}}}, "m.pt")
     assert "teacher" not in plain and "loss" not in plain and "label_eta" not in plain
+
+
+# Leaving modules in float inside an int8 export (python -m convert sensitivity / export --float-modules).
+
+CHILDREN = ["backbone", "sems", "sides", "fusion"]  # every top-level module of the student
+
+
+@pytest.fixture(scope="module")
+def calibrated(student, tiny_bsds):
+    from convert.tflite import quantize_pt2e
+
+    def quantize(float_modules=()):
+        calib = calibration_batches(student.INPUT, tiny_bsds, SIZES, count=3)
+        return quantize_pt2e(DeployModel(student), calib, torch.zeros(1, *SIZES[0], 3), float_modules)[0]
+
+    return quantize
+
+
+def test_module_groups_are_blocks_and_heads():
+    from convert.sensitivity import module_group
+
+    assert module_group("backbone.features.1.conv.0.0") == "backbone.features.1"
+    assert module_group("backbone.features.12") == "backbone.features.12"
+    assert module_group("sems.0.branches.1") == "sems.0"
+    assert module_group("fusion") == "fusion" and module_group("fusion.weight") == "fusion"
+
+
+def test_float_modules_keep_their_weights_and_activations_float(calibrated):
+    from convert.sensitivity import qdq_pairs
+
+    full = {(p.module, p.kind) for p in qdq_pairs(calibrated())}
+    assert ("backbone.features.1", "weight") in full and ("backbone.features.1", "activation") in full
+    part = qdq_pairs(calibrated(["backbone.features.1", "sides"]))
+    floated = [p for p in part if p.module == "backbone.features.1" or (p.module or "").startswith("sides.")]
+    # What is left of the float modules: the tensors they hand to int8 neighbours, which those quantize.
+    assert floated and all(p.kind == "activation" and not p.internal for p in floated), floated
+    assert {("backbone.features.2", "weight"), ("sems.0", "weight")} <= {(p.module, p.kind) for p in part}
+    # Every module float: nothing is rounded (the sigmoid after the network is quantized only after an int8 op).
+    assert qdq_pairs(calibrated(CHILDREN)) == []
+
+
+def test_unknown_float_modules_are_named_in_the_error(student):
+    from convert.tflite import check_module_names
+
+    check_module_names(student, ["backbone.features.0", "sems.2"])
+    with pytest.raises(ValueError, match=r"backbone\.feature\.1"):
+        check_module_names(student, ["backbone.feature.1", "sems.2"])
+
+
+def test_bypassing_every_pair_gives_the_float_network_then_restores_it(student, calibrated):
+    from convert.sensitivity import bypassed, qdq_pairs
+
+    graph, x = calibrated(), torch.from_numpy(_image(*SIZES[0], 5)[None])
+    with torch.no_grad():
+        before, ref = graph(x), DeployModel(student)(x)
+        with bypassed(graph, qdq_pairs(graph)) as g:
+            assert (g(x) - ref).abs().max() < 1e-5  # only BatchNorm folding's float reordering differs
+        after = graph(x)
+    assert (before - ref).abs().max() > 1e-3  # the int8 graph really rounds
+    assert torch.equal(before, after)
+
+
+def test_sensitivity_ranks_modules_and_floating_all_leaves_the_output_step(student, calibrated):
+    from convert.sensitivity import sensitivity
+
+    graph = calibrated()
+    inputs = [(torch.from_numpy(_image(*s, k)[None]), *s) for k, s in enumerate(SIZES)]
+    with torch.no_grad():
+        refs = [DeployModel(student)(x)[0, :, :, 0] for x, _, _ in inputs]
+    res = sensitivity(graph, inputs, refs, cumulative=100)
+    shares = [r["share"] for r in res.groups.values()]
+    assert shares == sorted(shares, reverse=True) and res.int8_error > 0
+    assert len(res.cumulative) == len(res.groups)
+    # All groups float: only the output's int8 step (scale 1/256, round to nearest) is left, |error| <= 1/512.
+    assert res.cumulative[-1][1] <= (1 / 512) ** 2
+
+
+def test_a_partly_float_int8_file_runs_in_the_runtime(student, tiny_bsds, exported, tmp_path):
+    float_modules = ["backbone.features.0", "backbone.features.1"]
+    calib = calibration_batches(student.INPUT, tiny_bsds, SIZES, count=3)
+    path = export_tflite(student, tmp_path / "s-mixed.tflite", SIZES, int8=True, calibration=calib, log=lambda m: None,
+                         float_modules=float_modules)
+    det = load(_sidecar(path, "litert", "int8", [Bucket(bucket_name(s), *s) for s in SIZES]))
+    # The first convolution is float, so the file takes the normalised float image.
+    assert det.backend._runner(bucket_name(SIZES[0]))[2]["dtype"] == np.float32
+    for k, (h, w) in enumerate(SIZES):
+        x = _image(h, w, k)
+        d = np.abs(det.backend.run(x, bucket_name((h, w))) - _eager(student, x))
+        assert d.max() < 0.08 and d.mean() < 0.01, (d.max(), d.mean())
+    # Only two small blocks keep float weights: the file stays near the int8 size, far below the fp32 one.
+    assert path.stat().st_size < 0.6 * Path(load(exported["fp32"]).path).stat().st_size
