@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 FORMATS = ("int8", "fp32", "torchscript")
-DEFAULT_BUCKETS = "352x512,512x352,480x640,640x480,1024x1024"  # the TFLite signatures, and so the calibration sizes
 
 
 def provenance(doc: dict, ckpt) -> dict:
@@ -87,15 +86,28 @@ def cmd_export(args) -> int:
 
     # int8 by post-training calibration, unless a finished QAT run of this checkpoint is given.
     float_modules = [m.strip() for m in args.float_modules.split(",") if m.strip()]
+    ada_modules = [m.strip() for m in args.adaround.split(",") if m.strip()]
     quantized, quantization = None, {"method": "ptq", "calibration_images": args.calib}
-    if float_modules:
-        if args.qat:
-            raise SystemExit("--float-modules applies to post-training quantisation, not to a --qat graph")
+    for flag, names in (("--float-modules", float_modules), ("--adaround", ada_modules)):
+        if names and args.qat:
+            raise SystemExit(f"{flag} applies to post-training quantisation, not to a --qat graph")
         try:
-            check_module_names(model, float_modules)
+            check_module_names(model, names)
         except ValueError as e:
-            raise SystemExit(f"--float-modules: {e}")
+            raise SystemExit(f"{flag}: {e}")
+    if float_modules:
         quantization["float_modules"] = float_modules
+    int8_model = model  # the network the int8 file quantizes; the fp32 formats and the reference use ``model``
+    if ada_modules and "int8" in formats:
+        from convert.adaround import AdaRoundConfig, adaround
+        from convert.calibration import calibration_crops
+        from convert.qat import fold_batchnorm
+
+        started = time.perf_counter()
+        int8_model = fold_batchnorm(model)
+        quantization["adaround"] = adaround(int8_model, ada_modules, calibration_crops(spec, root, sizes, count=args.calib),
+                                            AdaRoundConfig(iterations=args.adaround_iterations))
+        print(f"adaround: {quantization['adaround']['convolutions']} convolutions in {time.perf_counter() - started:.0f} s")
     if args.qat:
         from convert.qat import load_qat
 
@@ -121,7 +133,8 @@ def cmd_export(args) -> int:
             backend, precision, buckets = "torchscript", "fp32", ()
         else:
             calib = calibration_batches(spec, root, sizes, count=args.calib) if fmt == "int8" and not quantized else ()
-            path = export_tflite(model, out / f"{stem}.tflite", sizes, int8=fmt == "int8", calibration=calib,
+            path = export_tflite(int8_model if fmt == "int8" else model, out / f"{stem}.tflite", sizes, int8=fmt == "int8",
+                                 calibration=calib,
                                  quantized=quantized if fmt == "int8" else None,
                                  float_modules=float_modules if fmt == "int8" else ())
             backend, precision = "litert", fmt
@@ -245,6 +258,9 @@ def parity_markdown(report: dict, protocol) -> str:
 
 
 def main(argv=None) -> int:
+    from convert.calibration import DEFAULT_SIZES
+
+    buckets = ",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES)
     parser = argparse.ArgumentParser(prog="python -m convert", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -253,12 +269,16 @@ def main(argv=None) -> int:
     e.add_argument("--name", required=True)
     e.add_argument("--out", type=Path, default=Path("exports"))
     e.add_argument("--formats", default=",".join(FORMATS), help="comma-separated: int8, fp32, torchscript")
-    e.add_argument("--buckets", default=DEFAULT_BUCKETS,
+    e.add_argument("--buckets", default=buckets,
                    help="TFLite signature sizes HxW (default: %(default)s)")
     e.add_argument("--calib", type=int, default=32, help="calibration images from BSDS500 train (PTQ)")
     e.add_argument("--float-modules", default="",
                    help="int8: leave these modules of the network in float, comma-separated paths such as "
                         "backbone.features.1 (choose them with python -m convert sensitivity)")
+    e.add_argument("--adaround", default="",
+                   help="int8: learn the weight rounding (AdaRound) of every convolution in these modules, "
+                        "comma-separated, e.g. backbone.features.0,...,backbone.features.6")
+    e.add_argument("--adaround-iterations", type=int, default=1000, help="AdaRound steps per convolution")
     e.add_argument("--qat", type=Path, help="int8 from this finished QAT run (qat.pt of python -m convert qat) instead of PTQ")
     e.add_argument("--data", type=Path, help="BSDS500 folder (default: ../shared/data/BSDS500)")
     e.add_argument("--thresholds", type=int, default=99)
@@ -275,7 +295,7 @@ def main(argv=None) -> int:
     s.add_argument("--data", type=Path, help="BSDS500 folder (default: ../shared/data/BSDS500)")
     s.add_argument("--images", type=int, default=10, help="val images the error is measured on, evenly spaced")
     s.add_argument("--calib", type=int, default=32, help="calibration images, as for export")
-    s.add_argument("--buckets", default=DEFAULT_BUCKETS, help="calibration sizes, as for export")
+    s.add_argument("--buckets", default=buckets, help="calibration sizes, as for export")
     s.add_argument("--cumulative", type=int, default=6, help="float the N most sensitive modules one after another")
     s.add_argument("--threads", type=int, default=0)
     s.add_argument("--json", type=Path, help="also write the numbers here")

@@ -14,6 +14,10 @@ from training.data import list_split, to_input
 from training.models.interface import InputSpec
 
 
+# The TFLite signatures an export writes by default, and so the sizes its int8 ranges are calibrated at.
+DEFAULT_SIZES: List[Tuple[int, int]] = [(352, 512), (512, 352), (480, 640), (640, 480), (1024, 1024)]
+
+
 def calibration_batches(
     spec: InputSpec, root: Path, sizes: Sequence[Tuple[int, int]], count: int = 32, seed: int = 0
 ) -> Iterator[torch.Tensor]:
@@ -33,6 +37,21 @@ def calibration_batches(
         bgr = np.ascontiguousarray(bgr[: size[0], : size[1]])
         x = to_input(bgr, spec).transpose(1, 2, 0)  # HWC
         yield torch.from_numpy(np.ascontiguousarray(pad_to(x, size)))[None]
+
+
+def calibration_crops(
+    spec: InputSpec, root: Path, sizes: Sequence[Tuple[int, int]], count: int = 32, crop: int = 256, seed: int = 0,
+    batch: int = 8,
+) -> List[torch.Tensor]:
+    """Random ``crop`` x ``crop`` windows of the calibration images, as NCHW batches of ``batch`` (for AdaRound)."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for x in calibration_batches(spec, root, sizes, count=count, seed=seed):
+        x = x.permute(0, 3, 1, 2)
+        h, w = x.shape[-2:]
+        i, j = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        crops.append(x[:, :, i : i + crop, j : j + crop])
+    return [torch.cat(crops[k : k + batch]) for k in range(0, len(crops), batch)]
 
 
 def parse_sizes(text: str) -> List[Tuple[int, int]]:
