@@ -10,7 +10,7 @@ from torch import nn  # noqa: E402
 from convert.adaround import (AdaRoundConfig, adaround, adaround_conv, channel_scales, convolutions,  # noqa: E402
                               following_activation, nearest_weights)
 from convert.qat import fold_batchnorm  # noqa: E402
-from training.checkpoint import build_model  # noqa: E402
+from networks import random_student  # noqa: E402
 
 
 def test_scales_and_nearest_rounding_by_hand():
@@ -52,14 +52,7 @@ def test_learnt_rounding_stays_on_the_grid_and_beats_nearest_on_the_output(seed)
 
 @pytest.fixture(scope="module")
 def folded_student():
-    torch.manual_seed(0)
-    m = build_model({"kind": "student", "preset": "so-model"}).eval()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.5, 1.5)
-    return fold_batchnorm(m)
+    return fold_batchnorm(random_student())
 
 
 def test_convolutions_and_their_activations_are_found(folded_student):

@@ -15,6 +15,7 @@ pytest.importorskip("litert_torch", reason="TFLite export needs litert-torch (pi
 
 from convert.calibration import calibration_batches  # noqa: E402
 from datasets import sample_bsds_tree  # noqa: E402
+from networks import random_student  # noqa: E402
 from convert.deploy import DeployModel  # noqa: E402
 from convert.tflite import bucket_name, export_tflite  # noqa: E402
 from convert.torchscript import export_torchscript  # noqa: E402
@@ -28,15 +29,7 @@ SIZES = [(96, 128), (128, 96)]
 
 @pytest.fixture(scope="module")
 def student():
-    torch.manual_seed(0)
-    m = build_model({"kind": "student", "preset": "so-model"}).eval()
-    # Random BatchNorm statistics so that the network is not near-constant.
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.5, 1.5)
-    return m
+    return random_student()
 
 
 @pytest.fixture(scope="module")

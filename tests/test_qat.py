@@ -20,24 +20,16 @@ from convert.tflite import bucket_name, export_tflite  # noqa: E402
 from datasets import sample_bsds_tree  # noqa: E402
 from edgesdk.runtime import load  # noqa: E402
 from edgesdk.runtime.metadata import Bucket, InputNorm, ModelInfo, sha256_file  # noqa: E402
-from training.checkpoint import architecture, build_model, save_model  # noqa: E402
+from training.checkpoint import architecture, save_model  # noqa: E402
 from training.config import from_dict  # noqa: E402
 from training.losses import balanced_bce_on_probabilities  # noqa: E402
+from networks import random_student  # noqa: E402
 
 SIZE = (96, 128)
 
 
 def _student(seed: int = 0):
-    torch.manual_seed(seed)
-    m = build_model({"kind": "student", "preset": "so-model"}).eval()
-    with torch.no_grad():  # random BatchNorm statistics, so folding has something to fold
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.5, 1.5)
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.1, 0.1)
-    return m
+    return random_student(seed, affine=True)  # random BatchNorm scales too, so folding has something to fold
 
 
 @pytest.fixture(scope="module")
