@@ -1,7 +1,8 @@
 """python -m convert {export, sensitivity, qat}: checkpoint -> int8/fp32 TFLite + TorchScript, each with metadata and a parity report.
 
     python -m convert export --ckpt runs/model-hinton/model.pt --name model-hinton --out edgesdk/models
-    python -m convert sensitivity --ckpt runs/model-c2/model.pt   # which modules to keep float in int8
+    python -m convert sensitivity --ckpt runs/model-c2/model.pt   # which modules int8 hurts most
+    python -m convert export --ckpt ... --formats int8 --adaround backbone.features.0,backbone.features.1,...
     python -m convert export --ckpt ... --formats int8 --float-modules backbone.features.1,backbone.features.2
     python -m convert qat --ckpt runs/model-c2/model.pt --out runs/qat-model-c2 [--resume]
     python -m convert export --ckpt runs/model-c2/model.pt --qat runs/qat-model-c2/qat.pt --formats int8 ...

@@ -2,7 +2,7 @@
 
 Rounding every weight to its nearest int8 step is not what keeps a layer's
 output closest: the errors of a filter's weights add up on the same inputs. In
-the student they do most of the int8 damage in the first, full-resolution blocks
+the student they do most of the int8 damage in the first, highest-resolution blocks
 (``python -m convert sensitivity``). AdaRound learns, per weight, a soft choice
 between rounding down and up that minimises the squared difference of the
 layer's output (after its activation) from the float layer's, on calibration
@@ -17,6 +17,7 @@ Reference: M. Nagel, R. A. Amjad, M. van Baalen, C. Louizos, T. Blankevoort,
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
@@ -162,12 +163,14 @@ def adaround(folded: nn.Module, prefixes: Sequence[str], batches: Sequence[torch
     names = convolutions(folded, prefixes)
     if not names:
         raise ValueError(f"no convolutions under {list(prefixes)}")
-    inputs = collect_inputs(folded, names, batches)  # the float network's
+    reference = copy.deepcopy(folded)  # the float network, untouched
     for k, n in enumerate(names):
         conv = folded.get_submodule(n)
+        # One layer's inputs at a time (a forward each), so memory does not grow with the number of layers.
+        inputs = collect_inputs(reference, [n], batches)[n]
         # What this layer sees once the ones before it are rounded (they were written back in place).
         rounded = collect_inputs(folded, [n], batches)[n] if k and cfg.asymmetric else None
-        new = adaround_conv(conv, inputs[n], following_activation(folded, n), cfg, rounded)
+        new = adaround_conv(conv, inputs, following_activation(folded, n), cfg, rounded)
         if log:
             changed = (new != nearest_weights(conv.weight.detach())).float().mean().item()
             log(f"adaround {n}: {100 * changed:.1f}% of weights rounded the other way")
