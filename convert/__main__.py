@@ -188,16 +188,15 @@ def cmd_qat(args) -> int:
 
 def cmd_sensitivity(args) -> int:
     import cv2
-    import numpy as np
     import torch
 
     from convert.calibration import calibration_batches, parse_sizes
     from convert.deploy import DeployModel
     from convert.sensitivity import sensitivity
     from convert.tflite import quantize_pt2e
-    from edgesdk.runtime.geometry import pad_to
     from training.checkpoint import load_model
-    from training.data import list_split, to_input
+    from training.data import list_split
+    from training.evaluate import network_input
     from training.paths import bsds500_dir
 
     if args.threads:
@@ -212,9 +211,8 @@ def cmd_sensitivity(args) -> int:
     inputs = []
     for _, img, _ in items[:: max(1, len(items) // args.images)][: args.images]:
         bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
-        h, w = bgr.shape[:2]
-        x = pad_to(to_input(bgr, spec).transpose(1, 2, 0), (-(-h // 32) * 32, -(-w // 32) * 32))
-        inputs.append((torch.from_numpy(np.ascontiguousarray(x))[None], h, w))
+        # padded as the runtime pads; the deploy graph takes NHWC
+        inputs.append((network_input(model, bgr).permute(0, 2, 3, 1).contiguous(), *bgr.shape[:2]))
     with torch.no_grad():
         refs = [deploy(x)[0, :h, :w, 0] for x, h, w in inputs]
     res = sensitivity(graph, inputs, refs, cumulative=args.cumulative)

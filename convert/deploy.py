@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from typing import List
+
 import torch
-from torch import nn
+from torch import fx, nn
+
+PREFIX = "model."  # the wrapped edge network's attribute: every traced module path starts with it
+
+
+def traced_modules(node: fx.Node) -> List[str]:
+    """The module paths (in the edge network, outermost first) a node of the exported deploy graph was traced in.
+
+    torch.export records them in ``nn_module_stack``; paths outside the edge
+    network (the wrapper's own ops) are left out.
+    """
+    paths = [v[0] for v in (node.meta.get("nn_module_stack") or {}).values()]
+    return [p[len(PREFIX):] for p in paths if p.startswith(PREFIX)]
 
 
 class DeployModel(nn.Module):

@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from torch import fx
 
-PREFIX = "model."  # convert.deploy.DeployModel holds the edge network as .model
-
+from convert.deploy import traced_modules
 
 @dataclass(frozen=True)
 class QDQ:
@@ -64,8 +63,8 @@ def module_group(path: str) -> str:
 
 def node_group(node: fx.Node) -> Optional[str]:
     """The module group ``node`` was traced in, from torch.export's ``nn_module_stack``."""
-    paths = [v[0] for v in (node.meta.get("nn_module_stack") or {}).values() if v[0].startswith(PREFIX)]
-    return module_group(paths[-1][len(PREFIX):]) if paths else None
+    paths = traced_modules(node)
+    return module_group(paths[-1]) if paths else None
 
 
 def qdq_pairs(graph: fx.GraphModule) -> List[QDQ]:
@@ -131,7 +130,7 @@ def sensitivity(graph: fx.GraphModule, inputs, refs, cumulative: int = 6) -> Sen
     graph : the converted PT2E graph (``quantize_pt2e(...)[0]``).
     inputs : (1, H, W, 3) tensors with the (h, w) of the image inside each.
     refs : the fp32 network's (h, w) maps of the same inputs.
-    cumulative : float the this many most sensitive groups one after another.
+    cumulative : float this many of the most sensitive groups, one after another.
 
     Returns
     -------

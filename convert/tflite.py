@@ -16,21 +16,16 @@ import torch
 from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
 from torch import nn
 
-from convert.deploy import DeployModel
+from convert.deploy import DeployModel, traced_modules
 
 
 def bucket_name(size: Tuple[int, int]) -> str:
     return f"s{size[0]}x{size[1]}"
 
 
-def in_modules(node: torch.fx.Node, names: Sequence[str], prefix: str = "model.") -> bool:
-    """Whether ``node`` was traced inside one of the modules ``names`` (paths in the edge model, e.g. ``backbone.features.1``).
-
-    torch.export records each node's module path in ``nn_module_stack``;
-    the deploy wrapper adds ``prefix``.
-    """
-    paths = [v[0] for v in (node.meta.get("nn_module_stack") or {}).values()]
-    return any(p == prefix + n or p.startswith(prefix + n + ".") for p in paths for n in names)
+def in_modules(node: torch.fx.Node, names: Sequence[str]) -> bool:
+    """Whether ``node`` was traced inside one of the modules ``names`` (paths in the edge model, e.g. ``backbone.features.1``)."""
+    return any(p == n or p.startswith(n + ".") for p in traced_modules(node) for n in names)
 
 
 class PartialInt8Quantizer(PT2EQuantizer):
@@ -39,7 +34,7 @@ class PartialInt8Quantizer(PT2EQuantizer):
     A float op between int8 ones gets a dequantize before it and a quantize
     after it (the boundary tensors stay int8); LiteRT runs it in float. Used for
     the few layers where rounding costs most accuracy (``python -m convert
-    sensitivity``): in the student those are the first, full-resolution blocks.
+    sensitivity``): in the student those are the first, highest-resolution blocks.
     """
 
     def __init__(self, float_modules: Sequence[str] = ()):
