@@ -58,6 +58,22 @@ def test_a_few_steps_reduce_the_loss(tiny_bsds, tmp_path):
     assert after < 0.8 * before, (before, after)
 
 
+def test_the_dice_term_enters_the_total_with_its_weight(tiny_bsds, tmp_path):
+    cfg = tiny_config()
+    trainer = Trainer(cfg, tmp_path / "plain", data_root=tiny_bsds)
+    items = [trainer.dataset[i] for i in range(2)]
+    batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    cfg_dice = tiny_config()
+    cfg_dice.loss.dice_weight = 250.0
+    with_dice = Trainer(cfg_dice, tmp_path / "dice", data_root=tiny_bsds)
+    with_dice.model.load_state_dict(trainer.model.state_dict())
+    with torch.no_grad():
+        plain, parts = trainer.losses(batch), with_dice.losses(batch)
+    assert "dice" not in plain and float(parts["dice"]) > 0
+    assert float(parts["gt"]) == pytest.approx(float(plain["gt"]), rel=1e-6)
+    assert float(parts["total"]) == pytest.approx(float(plain["total"]) + 250.0 * float(parts["dice"]), rel=1e-6)
+
+
 def _weights(trainer):
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 

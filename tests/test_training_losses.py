@@ -12,6 +12,8 @@ from training.losses import (  # noqa: E402
     balanced_bce,
     balanced_bce_on_probabilities,
     balance_weights,
+    deep_supervision,
+    dice_loss,
     hinton_kd,
     teacher_logits,
 )
@@ -32,6 +34,39 @@ def test_balanced_bce_averages_images_of_a_batch():
     # P = N = 1: weights 1/2 and 1.1/2; both logits 0 -> (0.5 + 0.55) ln 2 per image.
     assert balanced_bce(one, lab).item() == pytest.approx(1.05 * math.log(2))
     assert balanced_bce(one.repeat(3, 1, 1, 1), lab.repeat(3, 1, 1, 1)).item() == pytest.approx(1.05 * math.log(2))
+
+
+def test_dice_loss_by_hand():
+    # Pixels: edge, non-edge, ignored, non-edge; every logit 0, so p = 0.5 on the three labelled pixels.
+    label = torch.tensor([[[[1, 0], [IGNORE, 0]]]], dtype=torch.uint8)
+    logits = torch.zeros(1, 1, 2, 2)
+    # sum p^2 = 0.75, sum g^2 = 1, 2 sum p g = 1; eps = 1 on both sides: (1.75 + 1) / (1 + 1).
+    assert dice_loss(logits, label).item() == pytest.approx(1.375)
+    assert dice_loss(logits, label, eps=0.0).item() == pytest.approx(1.75)
+    # A perfect map: p = 1 on the edge, 0 on the non-edges, anything on the ignored pixel.
+    perfect = torch.tensor([[[[40.0, -40.0], [40.0, -40.0]]]])
+    assert dice_loss(perfect, label, eps=0.0).item() == pytest.approx(1.0)
+    # A thick map (the non-edges at 0.5 too) scores worse than the thin one of the same recall.
+    thick = torch.tensor([[[[40.0, 0.0], [0.0, 0.0]]]])
+    assert dice_loss(thick, label, eps=0.0).item() == pytest.approx((1 + 0.5 + 1) / 2)
+
+
+def test_dice_loss_skips_images_without_edges_but_counts_them_in_the_batch():
+    label = torch.tensor([[[[1, 0], [IGNORE, 0]]], [[[0, 0], [0, 0]]]], dtype=torch.uint8)
+    logits = torch.zeros(2, 1, 2, 2)
+    assert dice_loss(logits, label).item() == pytest.approx(1.375 / 2)
+    logits.requires_grad_(True)
+    dice_loss(logits, label).backward()
+    assert torch.all(logits.grad[1] == 0) and torch.all(torch.isfinite(logits.grad))
+    assert logits.grad[0, 0, 1, 0] == 0  # the ignored pixel gets no gradient
+    assert logits.grad[0, 0, 0, 0] < 0 < logits.grad[0, 0, 0, 1]  # raise the edge, lower the non-edge
+
+
+def test_deep_supervision_sums_a_loss_over_fused_and_side_outputs():
+    label = torch.tensor([[[[1, 0], [IGNORE, 0]]]], dtype=torch.uint8)
+    z = torch.zeros(1, 1, 2, 2)
+    assert deep_supervision(z, [z, z], label, loss=dice_loss).item() == pytest.approx(3 * 1.375)
+    assert deep_supervision(z, [z], label).item() == pytest.approx(2 * balanced_bce(z, label).item())
 
 
 def test_balanced_bce_on_probabilities_by_hand():

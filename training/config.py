@@ -64,6 +64,9 @@ class LossConfig:
     # Weigh the KD term's pixels with RCF's class balance (as the ground-truth term is); off: every pixel 1.
     kd_balance: bool = False
     adaptor_lambda: float = 1e4
+    # Weight of the Dice term (training.losses.dice_loss, fused and side outputs) added to the total; 0: off.
+    # Deng et al. weigh their Dice loss 1 and a summed BCE 0.001: 1000 here keeps that ratio to our BCE.
+    dice_weight: float = 0.0
 
 
 @dataclass

@@ -32,7 +32,7 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig
 from training.data import Augment, BsdsEdges
-from training.losses import KnowledgeAdaptor, balance_weights, deep_supervision, hinton_kd, teacher_logits
+from training.losses import KnowledgeAdaptor, balance_weights, deep_supervision, dice_loss, hinton_kd, teacher_logits
 from training.paths import bsds500_dir
 
 # Settings a resumed run may change: where and how fast it runs, how it logs, where it is evaluated.
@@ -355,6 +355,9 @@ class Trainer:
         if self.adaptor is not None:
             parts["adapt"] = self.adaptor.loss(out.features, batch["teacher_feat"])
             total = total + self.cfg.loss.adaptor_lambda * parts["adapt"]
+        if self.cfg.loss.dice_weight:
+            parts["dice"] = deep_supervision(out.fused, out.sides, label, loss=dice_loss)
+            total = total + self.cfg.loss.dice_weight * parts["dice"]
         parts["total"] = total
         return parts
 
