@@ -72,6 +72,9 @@ def test_the_dice_term_enters_the_total_with_its_weight(tiny_bsds, tmp_path):
     assert "dice" not in plain and float(parts["dice"]) > 0
     assert float(parts["gt"]) == pytest.approx(float(plain["gt"]), rel=1e-6)
     assert float(parts["total"]) == pytest.approx(float(plain["total"]) + 250.0 * float(parts["dice"]), rel=1e-6)
+    cfg_dice.loss.dice_weight = -1.0
+    with pytest.raises(ValueError, match="dice_weight"):
+        Trainer(cfg_dice, tmp_path / "negative", data_root=tiny_bsds)
 
 
 def _weights(trainer):

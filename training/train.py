@@ -258,6 +258,8 @@ class Trainer:
         unknown = kinds - {"rcf", "hinton", "adaptor"}
         if unknown:
             raise ValueError(f"unknown loss kinds {sorted(unknown)} (rcf, hinton, adaptor)")
+        if not cfg.loss.dice_weight >= 0:
+            raise ValueError(f"loss.dice_weight must be >= 0 (0: no Dice term), got {cfg.loss.dice_weight}")
         self.kinds = kinds
         self.adaptor = None
         if "adaptor" in kinds:
