@@ -73,6 +73,27 @@ def test_multi_scale_is_the_mean_of_the_resized_single_scale_maps():
     np.testing.assert_allclose(predict(model, bgr, MULTI_SCALES), np.mean(maps, axis=0), atol=1e-6)
 
 
+def test_flip_maps_the_mirrored_forward_back_onto_the_image():
+    # A per-pixel net commutes with mirroring: averaged with the flipped image's map, mirrored back,
+    # the map is the plain one. Forgetting to mirror back would average each map with its mirror.
+    bgr = np.random.default_rng(2).integers(0, 256, (30, 45, 3), dtype=np.uint8)
+    plain = predict(PixelNet(), bgr)
+    assert not np.allclose(plain, plain[:, ::-1], atol=1e-3)
+    np.testing.assert_allclose(predict(PixelNet(), bgr, flip=True), plain, atol=1e-6)
+    np.testing.assert_allclose(predict(PixelNet(), bgr, MULTI_SCALES, flip=True), predict(PixelNet(), bgr, MULTI_SCALES),
+                               atol=1e-6)
+
+
+def test_flip_is_the_mean_with_the_mirrored_image_s_map():
+    from training.checkpoint import build_model
+
+    torch.manual_seed(2)
+    model = build_model({"kind": "student"}).eval()
+    bgr = np.random.default_rng(3).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    mirrored = predict(model, np.ascontiguousarray(bgr[:, ::-1]))[:, ::-1]
+    np.testing.assert_allclose(predict(model, bgr, flip=True), (predict(model, bgr) + mirrored) / 2, atol=1e-6)
+
+
 @pytest.mark.parametrize("bad", [(), (0.0,), (1.0, -0.5)])
 def test_non_positive_scales_are_refused(bad):
     with pytest.raises(ValueError, match="scales"):
@@ -89,3 +110,6 @@ def test_cli_scales_parse_and_refuse():
 def test_results_note_names_one_rescaled_forward_apart_from_a_multi_scale_test():
     assert scales_note((1.25,)) == "one forward at input scale 1.25 (map resized back)"
     assert scales_note(MULTI_SCALES) == "multi-scale test, scales 0.5,1.0,1.5"
+    assert scales_note((1.0,), flip=True) == "averaged with the horizontally flipped image's map"
+    assert scales_note(MULTI_SCALES, flip=True) == (
+        "multi-scale test, scales 0.5,1.0,1.5, averaged with the horizontally flipped image's map")

@@ -127,11 +127,15 @@ def cmd_average(args) -> int:
     return 0
 
 
-def scales_note(scales) -> str:
-    """How a results row names a test at scales other than the standard (1,)."""
+def scales_note(scales, flip: bool = False) -> str:
+    """How a results row names a test other than the standard one (scale 1, no flip)."""
     if len(scales) == 1:
-        return f"one forward at input scale {scales[0]:g} (map resized back)"
-    return f"multi-scale test, scales {','.join(map(str, scales))}"
+        note = "" if scales[0] == 1 else f"one forward at input scale {scales[0]:g} (map resized back)"
+    else:
+        note = f"multi-scale test, scales {','.join(map(str, scales))}"
+    if flip:
+        note = (note + ", " if note else "") + "averaged with the horizontally flipped image's map"
+    return note
 
 
 def cmd_evaluate(args) -> int:
@@ -145,11 +149,11 @@ def cmd_evaluate(args) -> int:
     model = load_model(args.ckpt)
     save_dir = Path(args.save) if args.save else None
     res = evaluate_split(model, args.split, args.thresholds, args.limit, save_dir=save_dir, progress=sys.stderr.isatty(),
-                         scales=args.scales)
+                         scales=args.scales, flip=args.flip)
     n = len(res.images)
-    if args.scales != (1.0,):
+    if args.scales != (1.0,) or args.flip:
         # A score at other scales must never pass for the standard single-scale one in the results file.
-        args.notes = scales_note(args.scales) + "; " + (args.notes or "")
+        args.notes = scales_note(args.scales, args.flip) + "; " + (args.notes or "")
     print(f"{args.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} R50 {res.r50:.4f} ({n} images)")
     if args.record:
         cfg = doc.get("config", {}) or {}
@@ -266,6 +270,8 @@ def main(argv=None) -> int:
     e.add_argument("--save", help="also write the predicted maps (8-bit PNG) here")
     e.add_argument("--record", action="store_true", help="append a row to training/RESULTS.md")
     e.add_argument("--scales", type=parse_scales, default=(1.0,), help=SCALES_HELP)
+    e.add_argument("--flip", action="store_true",
+                   help="also average the horizontally flipped image's map (mirrored back) at every scale")
     e.add_argument("--notes")
     e.add_argument("--results", type=Path, help="results file (default: training/RESULTS.md)")
     e.set_defaults(run=cmd_evaluate)

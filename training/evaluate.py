@@ -37,7 +37,8 @@ MULTI_SCALES = (0.5, 1.0, 1.5)
 
 @torch.inference_mode()
 def forward_scales(
-    model: nn.Module, bgr: np.ndarray, scales: Sequence[float] = (1.0,), with_features: bool = False
+    model: nn.Module, bgr: np.ndarray, scales: Sequence[float] = (1.0,), with_features: bool = False,
+    flip: bool = False,
 ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Edge probabilities (H, W) float32, averaged over image scales, and optionally pooled features.
 
@@ -48,6 +49,8 @@ def forward_scales(
     scales : factors the image is resized by (bilinear); each map is resized back to (H, W) and the
         maps are averaged. ``(1.0,)`` is the single-scale protocol, bit for bit as before.
     with_features : also return the last layer's globally pooled features, averaged over the scales.
+    flip : also run the horizontally mirrored image at every scale and average its map, mirrored back
+        (two forwards a scale).
 
     Returns
     -------
@@ -67,23 +70,26 @@ def forward_scales(
         img = bgr if s == 1 else cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))),
                                             interpolation=cv2.INTER_LINEAR)
         sh, sw = img.shape[:2]
-        x = network_input(model, img)
-        out = model(x, with_features=True) if with_features else model(x)
-        p = torch.sigmoid(out.fused)[0, 0, :sh, :sw].float().cpu().numpy()
-        prob += p if s == 1 else cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
-        if with_features:
-            f = out.features.float().mean(dim=(2, 3))[0].cpu().numpy()
-            feats = f if feats is None else feats + f
-    n = len(scales)  # dividing by 1 is exact: single scale stays bit for bit
+        for mirrored in (False, True) if flip else (False,):
+            x = network_input(model, np.ascontiguousarray(img[:, ::-1]) if mirrored else img)
+            out = model(x, with_features=True) if with_features else model(x)
+            p = torch.sigmoid(out.fused)[0, 0, :sh, :sw].float().cpu().numpy()
+            if mirrored:
+                p = np.ascontiguousarray(p[:, ::-1])
+            prob += p if s == 1 else cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
+            if with_features:
+                f = out.features.float().mean(dim=(2, 3))[0].cpu().numpy()
+                feats = f if feats is None else feats + f
+    n = len(scales) * (2 if flip else 1)  # dividing by 1 is exact: single scale stays bit for bit
     return prob / n, (None if feats is None else feats / n)
 
 
-def predict(model: nn.Module, bgr: np.ndarray, scales: Sequence[float] = (1.0,)) -> np.ndarray:
+def predict(model: nn.Module, bgr: np.ndarray, scales: Sequence[float] = (1.0,), flip: bool = False) -> np.ndarray:
     """Edge probabilities (H, W) float32 for a BGR uint8 image, full resolution, fp32.
 
-    See :func:`network_input` for the padding and :func:`forward_scales` for ``scales``.
+    See :func:`network_input` for the padding and :func:`forward_scales` for ``scales`` and ``flip``.
     """
-    return forward_scales(model, bgr, scales)[0]
+    return forward_scales(model, bgr, scales, flip=flip)[0]
 
 
 def evaluate_split(
@@ -95,9 +101,10 @@ def evaluate_split(
     save_dir: Optional[Path] = None,
     progress: bool = False,
     scales: Sequence[float] = (1.0,),
+    flip: bool = False,
 ) -> Result:
-    """Run `model` over a BSDS500 split (every image at full size; ``scales``: see :func:`forward_scales`)
-    and benchmark the maps."""
+    """Run `model` over a BSDS500 split (every image at full size; ``scales``, ``flip``: see
+    :func:`forward_scales`) and benchmark the maps."""
     items = list_split(Path(root or bsds500_dir()), [split])[: limit or None]
     preds: Dict[str, np.ndarray] = {}
     gts = {}
@@ -105,7 +112,7 @@ def evaluate_split(
 
     for name, img, gt in tqdm(items, desc=f"predict {split}", disable=not progress, leave=False):
         bgr = cv2.imread(str(img), cv2.IMREAD_COLOR)
-        preds[name] = predict(model, bgr, scales)
+        preds[name] = predict(model, bgr, scales, flip)
         gts[name] = read_ground_truth(gt)
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)
