@@ -152,7 +152,7 @@ def cmd_evaluate(args) -> int:
                          scales=args.scales, flip=args.flip)
     n = len(res.images)
     if args.scales != (1.0,) or args.flip:
-        # A score at other scales must never pass for the standard single-scale one in the results file.
+        # A score at other scales or with the flip must never pass for the standard one in the results file.
         args.notes = scales_note(args.scales, args.flip) + "; " + (args.notes or "")
     print(f"{args.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} R50 {res.r50:.4f} ({n} images)")
     if args.record:
