@@ -21,6 +21,12 @@ cycle with ``loss.kd_balance``) with ``--backbone-lr-mult 1.0`` in the layout ab
 ``--kd-only --kd-seeds 0,1 --teacher-scales 0.5,1,1.5``: no teacher training, the teacher
 init's maps cached at RCF's three test scales, one KD cycle per seed side by side.
 
+A fourth lease (2026-11-27, one H200) used ``--eta-teachers 0.5,0.15``: RCF continued from
+``rcf-rebuild`` at each labelling threshold eta side by side (0.5 the control), each teacher's maps
+cached, then from each one the bundled network's η-0.15 KD cycle (the CPU's ``model-g8-...-s1``
+recipe); packed with ``pack --init runs/rcf-rebuild/model.pt:rcf-rebuild.bf16.pt --init
+runs/model-g7-kd-bal-eta015-lr3e-4-s1-cpu/model.pt:model-g7-s1.pt``.
+
 A third lease (a fresh machine: no run of the earlier ones survived it) used ``--rebuild``: from the
 shared weights alone, RCF from HED (1500 iterations at backbone lr x0.1, then the full rate to a
 deadline) beside two seeds of the Model from ImageNet (a cycle alone to a deadline, then a class-balanced
@@ -166,8 +172,12 @@ def fit_to_deadline(tr, deadline: float, smoke: bool, label: str) -> Path:
     return path
 
 
-def return_teacher(path: Path, name: str) -> None:
-    """The teacher into OUT as two bfloat16 halves (by bytes), each under the 16 MiB a returned file may have."""
+def return_teacher(path: Path, name: str, xz: bool = False) -> None:
+    """The teacher into OUT as two bfloat16 halves (by bytes), each under the 16 MiB a returned file may have.
+
+    ``xz``: each half xz-compressed (``NAME.a.pt.xz``; bf16 weights shrink by about 30 %), so that two
+    teachers and two students fit the 64 MiB that come back.
+    """
     import torch
 
     doc = torch.load(path, map_location="cpu", weights_only=True)
@@ -179,7 +189,19 @@ def return_teacher(path: Path, name: str) -> None:
     for part, chunk in (("a", keys[:cut]), ("b", keys[cut:])):
         half = {k: v for k, v in doc.items() if k != "state_dict"}
         half["state_dict"] = cast_floats({k: doc["state_dict"][k] for k in chunk}, torch.bfloat16)
-        torch.save(half, OUT / f"{name}.{part}.pt")
+        save_out(half, f"{name}.{part}.pt", xz)
+
+
+def save_out(doc: dict, name: str, xz: bool) -> None:
+    """``doc`` into OUT as ``name``, or xz-compressed as ``name.xz``."""
+    import torch
+
+    if not xz:
+        torch.save(doc, OUT / name)
+        return
+    buf = io.BytesIO()
+    torch.save(doc, buf)
+    (OUT / f"{name}.xz").write_bytes(lzma.compress(buf.getvalue(), preset=6))
 
 
 def kd_name(args) -> str:
@@ -232,6 +254,47 @@ def side_kd(args) -> None:
                  {"teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0, "run.seed": args.seed,
                   **({"loss.kd_balance": True} if args.kd_balance else {})})
     shutil.copy(kd, OUT / f"{name}.pt")
+
+
+def eta_teacher(args) -> None:
+    """RCF from --teacher-init at labelling threshold --eta to --deadline (backbone at the full lr), its
+    maps cached, then the bundled network's KD cycle from them (the CPU's ``model-g8-...-s1`` recipe:
+    2000 iterations, η 0.15, peak lr 3e-4, class-balanced KD, seed 1) from --kd-init.
+
+    The teacher and the student come back xz-compressed (two of each fit the 64 MiB a call returns).
+    """
+    import torch
+
+    from training.cache_teacher import cache_teacher
+    from training.config import load_config
+    from training.train import Trainer
+
+    torch.backends.cudnn.benchmark = True
+    tag = f"{args.eta:g}".replace(".", "")
+    name = f"{args.teacher_name}-eta{tag}"
+    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
+        args.smoke, args.device, **{"run.name": name, "model.init": str(WORK / args.teacher_init),
+                                    "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
+                                    "run.iterations": 10**7, "model.backbone_lr_mult": 1.0, "data.eta": args.eta}))
+    tr = Trainer(cfg, WORK / name)
+    path = fit_to_deadline(tr, args.deadline, args.smoke, name)
+    return_teacher(path, name, xz=True)
+    cache = WORK / f"teacher-{name}"
+    cache_teacher(tr.model.float(), cache, limit=4 if args.smoke else 0, device=str(tr.device))
+    say(f"{name}: maps cached")
+    del tr
+    student_name = f"model-g8-kd-bal-eta015-lr3e-4-s1-t{tag}"
+    cfg = load_config(REPO / "training/configs/model-hinton.toml", sets(args.smoke, args.device, **{
+        "run.name": student_name, "model.init": str(WORK / args.kd_init), "run.seed": 1,
+        "run.iterations": 6 if args.smoke else 2000, "run.workers": args.student_workers,
+        "data.eta": 0.15, "optim.lr": 3e-4, "loss.kd_balance": True, "teacher.cache": str(cache),
+        "data.limit": 4 if args.smoke else 0}))
+    t = time.time()
+    tr = Trainer(cfg, WORK / student_name)
+    tr.fit()
+    kd = tr.save_final()
+    say(f"{student_name}: {tr.iteration} iterations in {time.time() - t:.0f} s")
+    save_out(torch.load(kd, map_location="cpu", weights_only=True), f"{student_name}.pt", xz=True)
 
 
 REBUILD_CACHE = "teacher-rebuild"
@@ -377,6 +440,18 @@ def run(args) -> None:
                 "rebuild-student", "--seed", k, "--alone-deadline", str(start + 0.57 * args.budget),
                 "--deadline", str(start + 0.89 * args.budget), *common], env))
         wait_and_archive(procs, start + 0.95 * args.budget)
+    elif args.eta_teachers:
+        # One teacher per labelling threshold, side by side, then each one's KD cycle: an A/B of the
+        # teacher's eta (0.5, rcf.toml's, is the control) and of what it gives the student.
+        etas = args.eta_teachers.split(",")
+        procs = []
+        for eta in etas:
+            sub = list(common)
+            sub[sub.index("--workers") + 1] = str(args.workers // len(etas))
+            sub[sub.index("--student-workers") + 1] = str(args.student_workers // len(etas))
+            procs.append(stage(me, f"eta{eta}", ["eta-teacher", "--eta", eta,
+                                                 "--deadline", str(start + args.teacher_share * args.budget), *sub], env))
+        wait_and_archive(procs, start + 0.95 * args.budget)
     elif args.teachers_only:
         # Teachers alone, side by side, one per backbone learning-rate factor: an A/B of the recipe.
         mults = args.teachers_only.split(",")
@@ -450,15 +525,21 @@ def merge(args) -> None:
     from training.checkpoint import atomic_save
 
     src, runs = Path(args.returned), REPO / "runs"
-    if (src / f"{args.teacher_name}.a.pt").is_file():  # a teacher came back (--kd-only trains none)
-        a, b = (torch.load(src / f"{args.teacher_name}.{p}.pt", map_location="cpu", weights_only=True) for p in "ab")
+
+    def load(path: Path) -> dict:  # NAME.pt, or NAME.pt.xz (--eta-teachers)
+        raw = lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+
+    for path_a in sorted([*src.glob("*.a.pt"), *src.glob("*.a.pt.xz")]):  # every teacher (--kd-only trains none)
+        name = path_a.name.split(".a.pt")[0]
+        a, b = load(path_a), load(path_a.with_name(path_a.name.replace(".a.pt", ".b.pt")))
         doc = {k: v for k, v in a.items() if k != "state_dict"}
         doc["state_dict"] = cast_floats({**a["state_dict"], **b["state_dict"]}, torch.float32)
         doc["commit"] = args.commit or doc.get("commit")
-        atomic_save(doc, runs / args.teacher_name / "model.pt")
-    for path in sorted(src.glob("model-*.pt")):  # every student that came back
-        dst = runs / f"{path.stem}-gpu" / "model.pt"
-        student = torch.load(path, map_location="cpu", weights_only=True)
+        atomic_save(doc, runs / name / "model.pt")
+    for path in sorted([*src.glob("model-*.pt"), *src.glob("model-*.pt.xz")]):  # every student that came back
+        dst = runs / f"{path.name.split('.pt')[0]}-gpu" / "model.pt"
+        student = load(path)
         student["commit"] = args.commit or student.get("commit")
         atomic_save(student, dst)
     if (src / "logs.tar.gz").is_file():  # a call of this driver (a plain `training train` call sends its logs as they are)
@@ -472,7 +553,7 @@ def merge(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=["pack", "run", "teacher", "alone", "sidekd", "rebuild-teacher", "rebuild-student",
-                                      "merge"])
+                                      "eta-teacher", "merge"])
     p.add_argument("--init", action="append", help="(pack) SRC:NAME, a model to send as gpu/NAME.xz; repeat")
     p.add_argument("--returned", help="(merge) the folder the lease's files came back to")
     p.add_argument("--commit", help="(merge) the commit the lease ran, recorded in the models")
@@ -498,6 +579,11 @@ def main() -> None:
     p.add_argument("--teacher-heads-its", type=int, default=1500,
                    help="(rebuild) iterations of the teacher's first phase (backbone lr x0.1)")
     p.add_argument("--alone-deadline", type=float, help="(rebuild-student) wall-clock time the alone cycle ends by")
+    p.add_argument("--eta-teachers", help="(run) comma-separated labelling thresholds: one teacher per eta from "
+                                           "--teacher-init side by side, then each one's KD cycle from --kd-init")
+    p.add_argument("--eta", type=float, default=0.5, help="(eta-teacher) the teacher's data.eta")
+    p.add_argument("--teacher-share", type=float, default=0.55,
+                   help="(run --eta-teachers) the fraction of the budget the teachers train for")
     p.add_argument("--no-kd", action="store_true", help="(teacher) stop after the teacher")
     p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
     p.add_argument("--deadline", type=float, help="(stages) wall-clock time to end by")
@@ -508,7 +594,8 @@ def main() -> None:
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     {"pack": pack, "run": run, "teacher": teacher, "alone": students_alone, "sidekd": side_kd,
-     "rebuild-teacher": rebuild_teacher, "rebuild-student": rebuild_student, "merge": merge}[args.stage](args)
+     "rebuild-teacher": rebuild_teacher, "rebuild-student": rebuild_student, "eta-teacher": eta_teacher,
+     "merge": merge}[args.stage](args)
 
 
 if __name__ == "__main__":
