@@ -77,6 +77,23 @@ def cast_floats(state_dict: dict, dtype) -> dict:
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
 
 
+def save_xz(doc: dict, path: Path) -> None:
+    """``doc`` as torch saves it, xz-compressed into ``path`` (the form inits travel in, and returns may)."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(doc, buf)
+    path.write_bytes(lzma.compress(buf.getvalue(), preset=6))
+
+
+def load_pt(path: Path) -> dict:
+    """A torch file, or one ``save_xz`` wrote (``*.xz``), loaded on the CPU."""
+    import torch
+
+    raw = lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
+    return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+
+
 SHARED_WEIGHTS = ("hed_bsds500_vgg16.pth", "mobilenet_v2_imagenet.pth")
 
 
@@ -89,8 +106,7 @@ def unpack(args) -> None:
 
         (WORK / "shared" / "weights").mkdir(parents=True, exist_ok=True)
         for name in SHARED_WEIGHTS:
-            raw = lzma.decompress((CARRIED / f"{Path(name).stem}.bf16.pth.xz").read_bytes())
-            sd = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+            sd = load_pt(CARRIED / f"{Path(name).stem}.bf16.pth.xz")
             torch.save(cast_floats(sd, torch.float32), WORK / "shared" / "weights" / name)
         return
     for name in {args.teacher_init, args.alone_init, args.kd_init}:
@@ -196,12 +212,10 @@ def save_out(doc: dict, name: str, xz: bool) -> None:
     """``doc`` into OUT as ``name``, or xz-compressed as ``name.xz``."""
     import torch
 
-    if not xz:
+    if xz:
+        save_xz(doc, OUT / f"{name}.xz")
+    else:
         torch.save(doc, OUT / name)
-        return
-    buf = io.BytesIO()
-    torch.save(doc, buf)
-    (OUT / f"{name}.xz").write_bytes(lzma.compress(buf.getvalue(), preset=6))
 
 
 def kd_name(args) -> str:
@@ -513,9 +527,7 @@ def pack(args) -> None:
                 doc["state_dict"] = cast_floats(doc["state_dict"], torch.bfloat16)
             else:  # a plain state dict: the shared ImageNet / HED weights
                 doc = cast_floats(doc, torch.bfloat16)
-        buf = io.BytesIO()
-        torch.save(doc, buf)
-        (CARRIED / f"{name}.xz").write_bytes(lzma.compress(buf.getvalue(), preset=6))
+        save_xz(doc, CARRIED / f"{name}.xz")
 
 
 def merge(args) -> None:
@@ -526,20 +538,16 @@ def merge(args) -> None:
 
     src, runs = Path(args.returned), REPO / "runs"
 
-    def load(path: Path) -> dict:  # NAME.pt, or NAME.pt.xz (--eta-teachers)
-        raw = lzma.decompress(path.read_bytes()) if path.suffix == ".xz" else path.read_bytes()
-        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-
     for path_a in sorted([*src.glob("*.a.pt"), *src.glob("*.a.pt.xz")]):  # every teacher (--kd-only trains none)
         name = path_a.name.split(".a.pt")[0]
-        a, b = load(path_a), load(path_a.with_name(path_a.name.replace(".a.pt", ".b.pt")))
+        a, b = load_pt(path_a), load_pt(path_a.with_name(path_a.name.replace(".a.pt", ".b.pt")))
         doc = {k: v for k, v in a.items() if k != "state_dict"}
         doc["state_dict"] = cast_floats({**a["state_dict"], **b["state_dict"]}, torch.float32)
         doc["commit"] = args.commit or doc.get("commit")
         atomic_save(doc, runs / name / "model.pt")
     for path in sorted([*src.glob("model-*.pt"), *src.glob("model-*.pt.xz")]):  # every student that came back
         dst = runs / f"{path.name.split('.pt')[0]}-gpu" / "model.pt"
-        student = load(path)
+        student = load_pt(path)
         student["commit"] = args.commit or student.get("commit")
         atomic_save(student, dst)
     if (src / "logs.tar.gz").is_file():  # a call of this driver (a plain `training train` call sends its logs as they are)
