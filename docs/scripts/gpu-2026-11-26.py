@@ -224,6 +224,8 @@ def kd_name(args) -> str:
 
 
 def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
+    """One student cycle of ``config`` from ``init`` (STUDENT_ITERATIONS unless ``extra`` sets
+    ``run.iterations``; ``extra`` overrides the config); the saved model's path."""
     import torch
 
     from training.config import load_config
@@ -298,17 +300,10 @@ def eta_teacher(args) -> None:
     say(f"{name}: maps cached")
     del tr
     student_name = f"model-g8-kd-bal-eta015-lr3e-4-s1-t{tag}"
-    cfg = load_config(REPO / "training/configs/model-hinton.toml", sets(args.smoke, args.device, **{
-        "run.name": student_name, "model.init": str(WORK / args.kd_init), "run.seed": 1,
-        "run.iterations": 6 if args.smoke else 2000, "run.workers": args.student_workers,
-        "data.eta": 0.15, "optim.lr": 3e-4, "loss.kd_balance": True, "teacher.cache": str(cache),
-        "data.limit": 4 if args.smoke else 0}))
-    t = time.time()
-    tr = Trainer(cfg, WORK / student_name)
-    tr.fit()
-    kd = tr.save_final()
-    say(f"{student_name}: {tr.iteration} iterations in {time.time() - t:.0f} s")
-    save_out(torch.load(kd, map_location="cpu", weights_only=True), f"{student_name}.pt", xz=True)
+    kd = student(args, student_name, "training/configs/model-hinton.toml", WORK / args.kd_init, {
+        "run.seed": 1, "run.iterations": 6 if args.smoke else 2000, "data.eta": 0.15, "optim.lr": 3e-4,
+        "loss.kd_balance": True, "teacher.cache": str(cache), "data.limit": 4 if args.smoke else 0})
+    save_out(load_pt(kd), f"{student_name}.pt", xz=True)
 
 
 REBUILD_CACHE = "teacher-rebuild"
