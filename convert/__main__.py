@@ -107,7 +107,8 @@ def cmd_export(args) -> int:
         started = time.perf_counter()
         int8_model = fold_batchnorm(model)
         quantization["adaround"] = adaround(int8_model, ada_modules, calibration_crops(spec, root, sizes, count=args.calib),
-                                            AdaRoundConfig(iterations=args.adaround_iterations))
+                                            AdaRoundConfig(iterations=args.adaround_iterations),
+                                            log=lambda msg: print(msg, flush=True))  # minutes in all: a line per layer
         print(f"adaround: {quantization['adaround']['convolutions']} convolutions in {time.perf_counter() - started:.0f} s")
     if args.qat:
         from convert.qat import load_qat

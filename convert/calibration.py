@@ -43,14 +43,19 @@ def calibration_crops(
     spec: InputSpec, root: Path, sizes: Sequence[Tuple[int, int]], count: int = 32, crop: int = 256, seed: int = 0,
     batch: int = 8,
 ) -> List[torch.Tensor]:
-    """Random ``crop`` x ``crop`` windows of the calibration images, as NCHW batches of ``batch`` (for AdaRound)."""
+    """Random ``crop`` x ``crop`` windows of the calibration images, as NCHW batches of ``batch`` (for AdaRound).
+
+    A bucket smaller than ``crop`` shrinks the window on that side for every image, so that crops of
+    different buckets still stack into one batch.
+    """
     rng = np.random.default_rng(seed)
+    ch, cw = min(crop, *(s[0] for s in sizes)), min(crop, *(s[1] for s in sizes))
     crops = []
     for x in calibration_batches(spec, root, sizes, count=count, seed=seed):
-        x = x.permute(0, 3, 1, 2)
+        x = x.permute(0, 3, 1, 2)  # padded to its bucket, so at least ch x cw
         h, w = x.shape[-2:]
-        i, j = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
-        crops.append(x[:, :, i : i + crop, j : j + crop])
+        i, j = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        crops.append(x[:, :, i : i + ch, j : j + cw])
     return [torch.cat(crops[k : k + batch]) for k in range(0, len(crops), batch)]
 
 

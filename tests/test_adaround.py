@@ -91,3 +91,32 @@ def test_the_export_quantizer_reproduces_the_learnt_weights_exactly(folded_stude
         assert torch.allclose(back, w, atol=1e-7), (back - w).abs().max()
         checked += 1
     assert checked == 2
+
+
+def test_export_cli_reports_every_rounded_layer_and_records_the_rounding(tmp_path, capsys):
+    # The whole `python -m convert export --adaround` path on the bundled sample laid out as train/val/test:
+    # one progress line per convolution as it is rounded (the step takes minutes on a real network), the
+    # rounding's record in the int8 file's metadata, and a file the runtime scores on both splits.
+    import json
+
+    from convert.__main__ import main as convert_main
+    from datasets import sample_bsds_tree
+    from training.checkpoint import architecture, save_model
+
+    model = random_student(0)
+    ckpt = tmp_path / "model.pt"
+    save_model(ckpt, model, architecture(model, "student"), {"iterations": 0})
+    data = sample_bsds_tree(tmp_path / "bsds", {"train": None, "val": None, "test": None})
+    rc = convert_main(["export", "--ckpt", str(ckpt), "--name", "m", "--out", str(tmp_path / "out"), "--formats", "int8",
+                       "--data", str(data), "--buckets", "96x128", "--calib", "2", "--threads", "1",
+                       "--adaround", "backbone.features.1,backbone.features.2", "--adaround-iterations", "3"])
+    assert rc == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("adaround backbone.")]
+    expected = convolutions(fold_batchnorm(model), ["backbone.features.1", "backbone.features.2"])
+    assert len(expected) == 5  # block 1: depthwise + projection; block 2: expansion + depthwise + projection
+    assert [ln.split(":")[0].split()[1] for ln in lines] == expected  # in model order, each once
+    side = json.loads((tmp_path / "out" / "m-int8.json").read_text())
+    record = side["training"]["quantization"]["adaround"]
+    assert record["convolutions"] == 5 and record["iterations"] == 3 and record["crops"] == 2
+    assert record["modules"] == ["backbone.features.1", "backbone.features.2"]
+    assert side["metrics"]["bsds500_val"]["images"] == 3 and side["metrics"]["bsds500_test"]["images"] == 3
