@@ -25,8 +25,8 @@ import numpy as np
 
 from convert.parity import ground_truth, runtime_predictions
 from edgesdk.eval.benchmark import _map_images, evaluate
-from edgesdk.eval.counts import image_counts
-from edgesdk.eval.metrics import compute_rpf
+from edgesdk.eval.counts import ImageCounts, image_counts
+from edgesdk.eval.metrics import summarize
 from edgesdk.eval.protocol import Protocol
 from edgesdk.runtime import load
 from training.paths import bsds500_dir
@@ -56,14 +56,13 @@ def maps_and_counts(model: str, split: str, cache: Path):
 
 
 def scaled_ods(counts, factors) -> float:
-    """Dataset-scale F of the maps each multiplied by its factor (counts read at t / a, interpolated)."""
-    total = None
-    for name, ic in counts.items():
+    """ODS of the maps each multiplied by its factor (counts read at t / a, interpolated), as the evaluator sums them."""
+    def shifted(ic: ImageCounts, a: float) -> ImageCounts:
         t = ic.thresholds
-        at = np.clip(t / factors[name], t[0], t[-1])
-        c = [np.interp(at, t, getattr(ic, f).astype(float)) for f in ("cnt_r", "sum_r", "cnt_p", "sum_p")]
-        total = c if total is None else [a + b for a, b in zip(total, c)]
-    return float(np.max(compute_rpf(*total)[2]))
+        at = np.clip(t / a, t[0], t[-1])
+        return ImageCounts(t, *(np.interp(at, t, getattr(ic, f).astype(float)) for f in ("cnt_r", "sum_r", "cnt_p", "sum_p")))
+
+    return summarize({n: shifted(ic, factors[n]) for n, ic in counts.items()}).ods_f
 
 
 def main() -> None:
@@ -75,9 +74,7 @@ def main() -> None:
     ct, mt = maps_and_counts(args.model, "test", args.cache)
     one = {n: 1.0 for n in {**cv, **ct}}
     print(f"unscaled: val {scaled_ods(cv, one):.6f} test {scaled_ods(ct, one):.6f}")
-    best_t = []
-    for ic in ct.values():
-        best_t.append(ic.thresholds[np.argmax(compute_rpf(ic.cnt_r, ic.sum_r, ic.cnt_p, ic.sum_p)[2])])
+    best_t = [im.threshold for im in summarize(ct).images]  # each image's OIS threshold, in ct's order
     print("each test image's best threshold, 10/25/50/75/90 %:", np.round(np.quantile(best_t, [.1, .25, .5, .75, .9]), 3))
     chosen = None
     for name, stat in STATISTICS.items():
