@@ -15,6 +15,7 @@ import pytest
 import edgesdk
 from baseline import sobel_edges
 from datasets import REPO
+from exif_jpeg import with_exif_orientation
 from edgesdk.eval import Protocol, evaluate, read_ground_truth
 from edgesdk.runtime.metadata import bundled_dir, default_model_name, list_models
 
@@ -90,6 +91,19 @@ def test_edges_are_the_thinned_threshold_of_the_nms_map(detector):
     thick = detector.detect(IMAGES[2], nms=False, thin=False)
     assert thick.edges.sum() > e.sum()
     assert detector.detect(IMAGES[2], threshold=0.99).edges.sum() < e.sum()
+
+
+def test_a_phone_photo_is_detected_as_it_is_displayed(detector, tmp_path):
+    # The sample's own bytes plus EXIF orientation 6 (stored rows are the displayed image's
+    # right side): every viewer shows it turned 90 degrees clockwise, so must the edges be.
+    photo = tmp_path / "portrait.jpg"
+    photo.write_bytes(with_exif_orientation(IMAGES[0].read_bytes(), 6))
+    bgr = cv2.imread(str(IMAGES[0]), cv2.IMREAD_COLOR)
+    turned = np.ascontiguousarray(np.rot90(bgr, -1))
+    em = detector.detect(photo)
+    assert em.probability.shape == (481, 321)
+    np.testing.assert_array_equal(em.probability, detector.detect(turned, color="BGR").probability)
+    np.testing.assert_array_equal(em.edges, detector.detect(turned, color="BGR").edges)
 
 
 def test_bad_threshold_and_oversized_images_are_refused(detector):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from edgesdk.errors import InputError
+from exif_jpeg import with_exif_orientation
 from edgesdk.runtime.image import read_image
 
 
@@ -55,3 +56,34 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
     bad.write_bytes(b"\xff\xd8 definitely not a jpeg")
     with pytest.raises(InputError, match="broken.jpg: not a readable image"):
         read_image(bad)
+
+
+# CIPA DC-008 (Exif 2.3), Orientation: which side of the displayed image the stored
+# 0th row and 0th column are, written out as the array operation that displays it.
+DISPLAYED = {
+    1: lambda a: a,                     # 0th row top, 0th column left
+    2: lambda a: a[:, ::-1],            # top, right: mirrored left-right
+    3: lambda a: a[::-1, ::-1],         # bottom, right: turned 180 degrees
+    4: lambda a: a[::-1, :],            # bottom, left: mirrored top-bottom
+    5: lambda a: a.transpose(1, 0, 2),  # left, top: transposed
+    6: lambda a: np.rot90(a, -1),       # right, top: turned 90 degrees clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # right, bottom: transverse
+    8: lambda a: np.rot90(a, 1),        # left, bottom: turned 90 degrees counter-clockwise
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(DISPLAYED))
+def test_files_are_turned_as_their_exif_orientation_says(tmp_path, orientation):
+    # A phone stores a portrait photo as landscape sensor rows plus this tag; every viewer,
+    # and the training stack's reader, shows it turned: the edges must line up with that.
+    stored = np.zeros((24, 40, 3), np.uint8)
+    stored[:8, :16] = 255  # a white block at the stored top-left corner
+    stored[16:, 30:] = 128  # a gray one at the bottom-right (gray: no chroma subsampling blur)
+    ok, jpeg = cv2.imencode(".jpg", stored, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    path = tmp_path / f"o{orientation}.jpg"
+    path.write_bytes(with_exif_orientation(jpeg.tobytes(), orientation))
+    decoded = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    assert decoded.shape == stored.shape and np.abs(decoded.astype(int) - stored).max() < 24
+    px, order, _ = read_image(path)
+    assert order == "BGR"
+    np.testing.assert_array_equal(px, DISPLAYED[orientation](decoded))

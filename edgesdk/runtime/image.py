@@ -47,7 +47,8 @@ def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, s
     Parameters
     ----------
     image : path or ndarray
-        A file OpenCV can read (8/16-bit, gray, color, alpha), or an array.
+        A file OpenCV can read (8/16-bit, gray, color, alpha), turned as its
+        EXIF orientation says (CIPA DC-008, tag 0x0112), or an array.
     color : {"RGB", "BGR"}
         Channel order of an array argument (files are always read correctly).
     """
@@ -55,7 +56,10 @@ def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, s
         where = str(image)
         if not Path(image).is_file():
             raise InputError(f"{where}: no such file")
-        a = cv2.imread(where, cv2.IMREAD_UNCHANGED)
+        # ANYCOLOR|ANYDEPTH keeps gray as gray and 16-bit/float as such, drops alpha, and
+        # (unlike IMREAD_UNCHANGED) applies the EXIF orientation: a phone photo is
+        # processed as a viewer shows it, as training and `training.predict` read it.
+        a = cv2.imread(where, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
         if a is None:
             raise InputError(f"{where}: not a readable image (OpenCV could not decode it)")
         order = "BGR"  # OpenCV's order for 3/4-channel files
