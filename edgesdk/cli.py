@@ -7,9 +7,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Set, Tuple
 
 from edgesdk.errors import EdgeSDKError
+
+if TYPE_CHECKING:
+    from edgesdk.runtime.detector import EdgeMap
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -92,9 +95,46 @@ def expand_inputs(items: List[str]) -> Tuple[List[Path], List[str]]:
     return paths, problems
 
 
-def _detect_command(args: argparse.Namespace) -> int:
+def output_stem(stem: str, taken: Set[str]) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``, ...: the first name no earlier input of this run was written as.
+
+    Two inputs with one stem (a/x.jpg, b/x.png) must not overwrite each other, nor
+    a renamed one an input that has the new name (c/x-2.jpg).
+    """
+    name, k = stem, 1
+    while name in taken:
+        k += 1
+        name = f"{stem}-{k}"
+    taken.add(name)
+    return name
+
+
+def write_outputs(out: Path, stem: str, em: "EdgeMap", fmt: str) -> None:
+    """Write ``<stem>_edges`` and ``<stem>_prob`` as png or npy; a file that cannot be written is an error naming it."""
     import cv2
     import numpy as np
+
+    if fmt == "png":
+        items = [("edges.png", em.edges.astype(np.uint8) * 255),
+                 ("prob.png", np.round(em.probability * 255).astype(np.uint8))]
+    else:
+        items = [("edges.npy", em.edges), ("prob.npy", em.probability)]
+    for suffix, array in items:
+        target = out / f"{stem}_{suffix}"
+        try:
+            if fmt == "png":
+                # imwrite reports most failures (a full disk, a folder in the way) by returning False.
+                ok = cv2.imwrite(str(target), array)
+            else:
+                np.save(target, array)
+                ok = True
+        except (OSError, cv2.error) as exc:
+            raise EdgeSDKError(f"could not write {target}: {exc}") from None
+        if not ok:
+            raise EdgeSDKError(f"could not write {target}")
+
+
+def _detect_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from edgesdk.runtime import load
@@ -108,7 +148,7 @@ def _detect_command(args: argparse.Namespace) -> int:
     detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    used: Dict[str, int] = {}
+    taken: Set[str] = set()
     failed = len(problems)
     infer_ms: List[float] = []
     bar = tqdm(paths, desc="detect", unit="img", disable=args.quiet or len(paths) < 2 or not sys.stderr.isatty())
@@ -119,17 +159,19 @@ def _detect_command(args: argparse.Namespace) -> int:
             failed += 1
             bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
             continue
-        # Two inputs with one stem (a/x.jpg, b/x.png) must not overwrite each other.
-        stem = path.stem
-        used[stem] = used.get(stem, 0) + 1
-        if used[stem] > 1:
-            stem = f"{stem}-{used[stem]}"
-        if args.format == "png":
-            cv2.imwrite(str(out / f"{stem}_edges.png"), em.edges.astype(np.uint8) * 255)
-            cv2.imwrite(str(out / f"{stem}_prob.png"), np.round(em.probability * 255).astype(np.uint8))
-        else:
-            np.save(out / f"{stem}_edges.npy", em.edges)
-            np.save(out / f"{stem}_prob.npy", em.probability)
+        except Exception as exc:  # one image must not cost the rest of the batch their results
+            failed += 1
+            bar.write(f"edgesdk detect: error: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        stem = output_stem(path.stem, taken)
+        if stem != path.stem:
+            bar.write(f"edgesdk detect: note: {path} is written as {stem}_* (another input has its name)", file=sys.stderr)
+        try:
+            write_outputs(out, stem, em, args.format)
+        except EdgeSDKError as exc:
+            failed += 1
+            bar.write(f"edgesdk detect: error: {path}: {exc}", file=sys.stderr)
+            continue
         infer_ms.append(em.timings["inference"] * 1e3)
         if not args.quiet and len(paths) <= 10:
             h, w = em.edges.shape
@@ -197,10 +239,16 @@ def _predict_dir(model: str, images: str, out: Path, threads: int, progress: boo
     paths, problems = expand_inputs([images])
     if problems:
         raise EdgeSDKError("; ".join(problems))
+    seen: dict = {}
+    for p in paths:  # predictions pair with ground truth by name: x.jpg beside x.png is ambiguous
+        if p.stem in seen:
+            raise EdgeSDKError(f"{seen[p.stem]} and {p}: two images named {p.stem!r}; which one has the ground truth?")
+        seen[p.stem] = p
     out.mkdir(parents=True, exist_ok=True)
     for p in tqdm(paths, desc=f"detect ({detector.info.name})", disable=not progress):
         prob = detector.probability(p)
-        cv2.imwrite(str(out / f"{p.stem}.png"), np.round(prob * 65535).astype(np.uint16))
+        if not cv2.imwrite(str(out / f"{p.stem}.png"), np.round(prob * 65535).astype(np.uint16)):
+            raise EdgeSDKError(f"could not write {out / p.stem}.png")
     return out
 
 

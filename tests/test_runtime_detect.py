@@ -132,6 +132,38 @@ def test_cli_detect_writes_the_good_files_and_reports_the_bad_one(tmp_path):
         assert set(np.unique(edges)) == {0, 255}
 
 
+def test_cli_detect_gives_every_input_its_own_outputs(tmp_path, detector):
+    # a/x.jpg and b/x.jpg share a name, and the second's new name x-2 is c/x-2.jpg's own.
+    for folder in "abc":
+        (tmp_path / folder).mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(IMAGES[0].read_bytes())
+    (tmp_path / "b" / "x.jpg").write_bytes(IMAGES[1].read_bytes())
+    (tmp_path / "c" / "x-2.jpg").write_bytes(IMAGES[2].read_bytes())
+    out = tmp_path / "out"
+    proc = _cli("detect", "a/x.jpg", "b/x.jpg", "c/x-2.jpg", "-o", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 of 3 images" in proc.stdout
+    assert "b/x.jpg is written as x-2_*" in proc.stderr and "c/x-2.jpg is written as x-2-2_*" in proc.stderr
+    for stem, src in (("x", IMAGES[0]), ("x-2", IMAGES[1]), ("x-2-2", IMAGES[2])):
+        edges = cv2.imread(str(out / f"{stem}_edges.png"), cv2.IMREAD_GRAYSCALE)
+        assert (edges > 0).sum() == int(detector.detect(src).edges.sum()), stem
+
+
+def test_cli_detect_reports_an_output_it_cannot_write_and_keeps_the_others(tmp_path):
+    out = tmp_path / "out"
+    (out / f"{IMAGES[0].stem}_edges.png").mkdir(parents=True)  # a folder where the file must go
+    proc = _cli("detect", IMAGES[0], IMAGES[1], "-o", out, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"could not write {out / IMAGES[0].stem}_edges.png" in proc.stderr
+    assert "1 of 2 images" in proc.stdout
+    assert cv2.imread(str(out / f"{IMAGES[1].stem}_edges.png")).shape[:2] == (321, 481)
+    proc = _cli("detect", IMAGES[0], "-o", out, "--format", "npy", cwd=tmp_path)
+    assert proc.returncode == 0 and np.load(out / f"{IMAGES[0].stem}_edges.npy").shape == (321, 481)
+    (out / f"{IMAGES[1].stem}_prob.npy").mkdir()
+    proc = _cli("detect", IMAGES[1], "-o", out, "--format", "npy", cwd=tmp_path)
+    assert proc.returncode == 2 and f"could not write {out / IMAGES[1].stem}_prob.npy" in proc.stderr
+
+
 def test_cli_detect_npy_and_glob(tmp_path):
     proc = _cli("detect", str(SAMPLE / "images" / "10*.jpg"), "-o", tmp_path, "--format", "npy", "--threshold", "0.3",
                 "--no-thin", cwd=tmp_path)
@@ -172,3 +204,8 @@ def test_cli_eval_runs_a_model_then_the_benchmark(tmp_path, detector):
     assert len(list((tmp_path / "ev" / "predictions").glob("*.png"))) == 3
     proc = _cli("eval", "--gt", SAMPLE / "groundTruth", cwd=tmp_path)
     assert proc.returncode == 2 and "either --pred" in proc.stderr
+    (tmp_path / "twins").mkdir()
+    for name in ("100007.jpg", "100007.png"):
+        (tmp_path / "twins" / name).write_bytes(IMAGES[0].read_bytes())
+    proc = _cli("eval", "--model", "default", "--images", tmp_path / "twins", "--gt", SAMPLE / "groundTruth", cwd=tmp_path)
+    assert proc.returncode == 2 and "two images named '100007'" in proc.stderr
