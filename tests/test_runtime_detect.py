@@ -106,6 +106,25 @@ def test_a_phone_photo_is_detected_as_it_is_displayed(detector, tmp_path):
     np.testing.assert_array_equal(em.edges, detector.detect(turned, color="BGR").edges)
 
 
+@pytest.mark.parametrize("low_memory", [False, True])
+def test_one_detector_shared_by_threads_gives_each_its_own_result(low_memory):
+    # A server shares one Detector between request threads; LiteRT's interpreter holds one
+    # run's tensors, so unserialised runs swapped inputs and outputs (35 of 45 maps wrong).
+    from concurrent.futures import ThreadPoolExecutor
+
+    det = edgesdk.load(low_memory=low_memory)
+    arrays = []
+    for p in IMAGES:
+        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        arrays += [bgr, np.ascontiguousarray(bgr[::-1]), np.ascontiguousarray(bgr[:, ::-1])]
+    serial = [det.probability(a, color="BGR") for a in arrays]
+    with ThreadPoolExecutor(6) as pool:
+        for _ in range(3):
+            shared = list(pool.map(lambda a: det.probability(a, color="BGR"), arrays))
+            for i, (got, want) in enumerate(zip(shared, serial)):
+                np.testing.assert_array_equal(got, want, err_msg=f"input {i}")
+
+
 def test_bad_threshold_and_oversized_images_are_refused(detector):
     with pytest.raises(ValueError, match="threshold"):
         detector.detect(IMAGES[0], threshold=1.5)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Dict, Optional, Protocol, Tuple
 
@@ -76,6 +77,10 @@ class LiteRTBackend:
     per output pixel and kernel tap) is rebuilt on every run instead of kept for
     each operator, which is most of XNNPACK's memory on large images. The
     outputs are bit-identical; each run costs the time to rebuild them.
+
+    One backend may be shared between threads: an interpreter (and the
+    low-memory mode's buffers) holds one run's tensors, so runs take a lock
+    and go one at a time; the caller's pre- and post-processing stay parallel.
     """
 
     def __init__(self, path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False):
@@ -94,6 +99,7 @@ class LiteRTBackend:
         if missing:
             raise EdgeSDKError(f"{path}: signatures {missing} named in the metadata are not in the file")
         self._runners: Dict[str, Tuple] = {}
+        self._lock = threading.Lock()
         self.input_type = self._common_input_type(path, [b.name for b in info.buckets] or list(self.signatures))
 
     def _common_input_type(self, path: Path, buckets) -> Tuple[np.dtype, float, int]:
@@ -135,7 +141,8 @@ class LiteRTBackend:
 
     def run(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
         """Probability map of one bucket-sized input: normalised float32, or already in the input's dtype."""
-        runner, in_name, in_det, out_name, out_det = self._runner(bucket)
+        with self._lock:
+            runner, in_name, in_det, out_name, out_det = self._runner(bucket)
         want = tuple(in_det["shape"][1:3])
         if x.shape[:2] != want:
             raise ValueError(f"signature {bucket} takes {want}, got {x.shape[:2]}")
@@ -145,7 +152,8 @@ class LiteRTBackend:
                 raise ValueError(f"signature {bucket} takes {np.dtype(in_det['dtype'])} or float32 input, got {t.dtype}")
             scale, zp = in_det["quantization"]
             t = quantize(t, scale, zp, in_det["dtype"])
-        y = runner(**{in_name: t})[out_name]
+        with self._lock:  # without it, two threads' runs overwrite each other's input and output tensors
+            y = runner(**{in_name: t})[out_name]
         if out_det["dtype"] != np.float32:
             scale, zp = out_det["quantization"]
             y = dequantize(y, scale, zp)
