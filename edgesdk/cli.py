@@ -144,9 +144,10 @@ def _detect_command(args: argparse.Namespace) -> int:
         print(f"edgesdk detect: error: {msg}", file=sys.stderr)
     if not paths:
         return EXIT_BAD_INPUT
-    threshold = args.threshold if args.threshold == "auto" else float(args.threshold)
-    detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise EdgeSDKError(f"{out}: the output folder is an existing file")
+    detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
     out.mkdir(parents=True, exist_ok=True)
     taken: Set[str] = set()
     failed = len(problems)
@@ -154,7 +155,7 @@ def _detect_command(args: argparse.Namespace) -> int:
     bar = tqdm(paths, desc="detect", unit="img", disable=args.quiet or len(paths) < 2 or not sys.stderr.isatty())
     for path in bar:
         try:
-            em = detector.detect(path, nms=args.nms, thin=args.thin, threshold=threshold)
+            em = detector.detect(path, nms=args.nms, thin=args.thin, threshold=args.threshold)
         except (EdgeSDKError, ValueError) as exc:
             failed += 1
             bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
@@ -252,6 +253,30 @@ def _predict_dir(model: str, images: str, out: Path, threads: int, progress: boo
     return out
 
 
+def threshold_arg(text: str):
+    """``--threshold``: 'auto' or a number in (0, 1], checked before any model loads."""
+    if text == "auto":
+        return text
+    try:
+        t = float(text)
+    except ValueError:
+        t = float("nan")
+    if not 0.0 < t <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number in (0, 1], got {text!r}")
+    return t
+
+
+def threads_arg(text: str) -> int:
+    """``--threads``: 0 (the backend's default) or a positive count."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (the backend's default) or a positive count, got {text!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgesdk", description="Edge detection SDK: evaluation and deployment tools.")
     from edgesdk import __version__
@@ -275,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pred", help="folder of predictions (PNG 8/16-bit, .npy, .mat), named like the GT")
     ev.add_argument("--model", help="instead of --pred: run this model (name or path) over --images first")
     ev.add_argument("--images", help="with --model: the folder of images")
-    ev.add_argument("--threads", type=int, default=0, help="with --model: inference threads")
+    ev.add_argument("--threads", type=threads_arg, default=0, help="with --model: inference threads")
     ev.add_argument("--gt", required=True, help="folder of ground truth (BSDS .mat, or binary PNG)")
     ev.add_argument("--out", help="output folder (default: <pred>-eval, or eval-<model>)")
     ev.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="apply edge NMS first (default: on)")
@@ -309,8 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--format", choices=("png", "npy"), default="png")
     de.add_argument("--thin", action=argparse.BooleanOptionalAction, default=True, help="thin edges (default: on)")
     de.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="edge NMS (default: on)")
-    de.add_argument("--threshold", default="auto", help="'auto' (the model's ODS threshold) or a number in (0, 1]")
-    de.add_argument("--threads", type=int, default=0, help="inference threads (default: the backend's)")
+    de.add_argument("--threshold", type=threshold_arg, default="auto", help="'auto' (the model's ODS threshold) or a number in (0, 1]")
+    de.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: the backend's)")
     de.add_argument("--low-memory", action="store_true",
                     help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
     de.add_argument("--quiet", action="store_true")
@@ -326,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--size", type=int, nargs="+", default=[512, 1000], help="square sizes (default: 512 1000)")
     be.add_argument("--runs", type=int, default=10)
     be.add_argument("--warmup", type=int, default=2)
-    be.add_argument("--threads", type=int, default=0)
+    be.add_argument("--threads", type=threads_arg, default=0)
     be.add_argument("--low-memory", action="store_true", help="also measure each LiteRT model in low-memory mode")
     be.add_argument("--json", action="store_true")
     be.set_defaults(run=_benchmark_command)

@@ -183,6 +183,24 @@ def test_cli_detect_reports_an_output_it_cannot_write_and_keeps_the_others(tmp_p
     assert proc.returncode == 2 and f"could not write {out / IMAGES[1].stem}_prob.npy" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--threshold", "0"], "argument --threshold: expected 'auto' or a number in (0, 1], got '0'"),
+        (["--threshold", "nan"], "got 'nan'"),
+        (["--threshold", "high"], "got 'high'"),
+        (["--threads", "-2"], "argument --threads: expected 0"),
+        (["-o", "taken"], "taken: the output folder is an existing file"),
+    ],
+)
+def test_cli_detect_refuses_bad_options_before_any_image(tmp_path, args, message):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    proc = _cli("detect", IMAGES[0], *args, cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "images ->" not in proc.stdout  # refused once, not once per image
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["taken"]
+
+
 def test_cli_detect_npy_and_glob(tmp_path):
     proc = _cli("detect", str(SAMPLE / "images" / "10*.jpg"), "-o", tmp_path, "--format", "npy", "--threshold", "0.3",
                 "--no-thin", cwd=tmp_path)
