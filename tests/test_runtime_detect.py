@@ -125,6 +125,35 @@ def test_one_detector_shared_by_threads_gives_each_its_own_result(low_memory):
                 np.testing.assert_array_equal(got, want, err_msg=f"input {i}")
 
 
+@pytest.mark.parametrize(
+    "edit,field",
+    [
+        (lambda d: d["input"].update(std=[127.5, 0, 127.5]), "input.std must be positive"),
+        (lambda d: d["input"].update(mean=[127.5, 127.5]), "input.mean must be three finite numbers"),
+        (lambda d: d["input"].update(channel_order="RGBA"), "input.channel_order"),
+        (lambda d: d.update(threshold=0), "threshold must be a number in (0, 1]"),
+        (lambda d: d.update(threshold="0.4"), "threshold must be a number in (0, 1]"),
+        (lambda d: d.update(hysteresis_low=1.5), "hysteresis_low must be a number in (0, 1]"),
+        (lambda d: d["nms"].update(r=-1), "nms needs integers r, s >= 0"),
+        (lambda d: d["buckets"][0].update(height=0), "needs a name and a positive integer height and width"),
+        (lambda d: d.update(multiple=0), "multiple and max_tile must be positive integers"),
+    ],
+)
+def test_a_sidecar_with_bad_values_is_refused_at_load_naming_the_field(tmp_path, edit, field):
+    import json
+    import shutil
+
+    name = default_model_name()
+    doc = json.loads((bundled_dir() / f"{name}.json").read_text())
+    shutil.copy(bundled_dir() / doc["file"], tmp_path / doc["file"])
+    edit(doc)
+    sidecar = tmp_path / f"{name}.json"
+    sidecar.write_text(json.dumps(doc))
+    with pytest.raises(ValueError) as info:
+        edgesdk.load(sidecar)
+    assert str(info.value).startswith(f"{sidecar}: ") and field in str(info.value)
+
+
 def test_bad_threshold_and_oversized_images_are_refused(detector):
     with pytest.raises(ValueError, match="threshold"):
         detector.detect(IMAGES[0], threshold=1.5)

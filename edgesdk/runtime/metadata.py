@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -117,12 +118,54 @@ class ModelInfo:
             raise InputError(f"{where}: unknown backend {info.backend!r} (litert, torchscript)")
         if info.output != "probability":
             raise InputError(f"{where}: unsupported output {info.output!r}")
+        problem = _value_problem(info)
+        if problem:
+            raise InputError(f"{where}: {problem}")
         return info
 
     def write(self, path: Path) -> Path:
         path = Path(path)
         path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
         return path
+
+
+def _is_int(v: Any, low: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _value_problem(info: ModelInfo) -> Optional[str]:
+    """What is wrong with a sidecar's values, or None.
+
+    Checked at load so that a hand-edited or truncated sidecar fails once, naming
+    the field, instead of on every image (or, for a zero ``std``, not at all: the
+    input would silently become inf).
+    """
+    norm = info.input
+    if norm.channel_order not in ("RGB", "BGR"):
+        return f"input.channel_order must be 'RGB' or 'BGR', got {norm.channel_order!r}"
+    for key in ("mean", "std"):
+        v = getattr(norm, key)
+        if not (isinstance(v, tuple) and len(v) == 3 and all(map(_is_number, v))):
+            return f"input.{key} must be three finite numbers, got {v!r}"
+    if min(norm.std) <= 0:
+        return f"input.std must be positive, got {norm.std!r}"
+    for b in info.buckets:
+        if not (isinstance(b.name, str) and b.name and _is_int(b.height, 1) and _is_int(b.width, 1)):
+            return f"bucket {b!r} needs a name and a positive integer height and width"
+    if not _is_int(info.multiple, 1) or not _is_int(info.max_tile, info.multiple if _is_int(info.multiple, 1) else 1):
+        return f"multiple and max_tile must be positive integers, max_tile >= multiple (got {info.multiple!r}, {info.max_tile!r})"
+    for key in ("threshold", "hysteresis_low"):
+        v = getattr(info, key)
+        if not (_is_number(v) and 0 < v <= 1):
+            return f"{key} must be a number in (0, 1], got {v!r}"
+    nms = info.nms
+    if not (_is_int(nms.r, 0) and _is_int(nms.s, 0) and _is_number(nms.m) and nms.m > 0):
+        return f"nms needs integers r, s >= 0 and a positive m, got {nms!r}"
+    return None
 
 
 def sha256_file(path: Path) -> str:
