@@ -266,6 +266,21 @@ def threshold_arg(text: str):
     return t
 
 
+def count_arg(low: int, what: str):
+    """An argparse type: an integer >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = low - 1
+        if n < low:
+            raise argparse.ArgumentTypeError(f"expected {what} (an integer >= {low}), got {text!r}")
+        return n
+
+    return parse
+
+
 def threads_arg(text: str) -> int:
     """``--threads``: 0 (the backend's default) or a positive count."""
     try:
@@ -348,9 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("benchmark", help="per-stage latency and peak memory of models on this device")
     be.add_argument("--model", action="append", help="model name or path (repeatable; default: every bundled model)")
-    be.add_argument("--size", type=int, nargs="+", default=[512, 1000], help="square sizes (default: 512 1000)")
-    be.add_argument("--runs", type=int, default=10)
-    be.add_argument("--warmup", type=int, default=2)
+    be.add_argument("--size", type=count_arg(1, "a side in pixels"), nargs="+", default=[512, 1000],
+                    help="square sizes (default: 512 1000)")
+    be.add_argument("--runs", type=count_arg(1, "a number of timed runs"), default=10)
+    be.add_argument("--warmup", type=count_arg(0, "a number of warm-up runs"), default=2)
     be.add_argument("--threads", type=threads_arg, default=0)
     be.add_argument("--low-memory", action="store_true", help="also measure each LiteRT model in low-memory mode")
     be.add_argument("--json", action="store_true")

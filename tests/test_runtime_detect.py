@@ -256,6 +256,20 @@ def test_cli_benchmark_table_and_json(tmp_path):
     assert rep["machine"]["arch"]
 
 
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--size", "0"], "argument --size: expected a side in pixels (an integer >= 1), got '0'"),
+        (["--runs", "0"], "argument --runs: expected a number of timed runs"),
+        (["--warmup", "-1"], "argument --warmup: expected a number of warm-up runs (an integer >= 0)"),
+    ],
+)
+def test_cli_benchmark_refuses_bad_options_before_measuring(tmp_path, args, message):
+    proc = _cli("benchmark", *args, cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert proc.stdout == ""  # no table of failed rows
+
+
 def test_cli_eval_runs_a_model_then_the_benchmark(tmp_path, detector):
     import json
 
