@@ -137,6 +137,9 @@ def test_one_detector_shared_by_threads_gives_each_its_own_result(low_memory):
         (lambda d: d["nms"].update(r=-1), "nms needs integers r, s >= 0"),
         (lambda d: d["buckets"][0].update(height=0), "needs a name and a positive integer height and width"),
         (lambda d: d.update(multiple=0), "multiple and max_tile must be positive integers"),
+        (lambda d: d.update(input="RGB"), "malformed model metadata"),
+        (lambda d: d.update(nms=[2, 5, 1.01]), "malformed model metadata"),
+        (lambda d: d.update(colour="RGB"), "malformed model metadata"),
     ],
 )
 def test_a_sidecar_with_bad_values_is_refused_at_load_naming_the_field(tmp_path, edit, field):
@@ -152,6 +155,13 @@ def test_a_sidecar_with_bad_values_is_refused_at_load_naming_the_field(tmp_path,
     with pytest.raises(ValueError) as info:
         edgesdk.load(sidecar)
     assert str(info.value).startswith(f"{sidecar}: ") and field in str(info.value)
+
+
+def test_a_sidecar_that_is_not_a_json_object_is_refused(tmp_path):
+    sidecar = tmp_path / "m.json"
+    sidecar.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"m.json: not an edgesdk model sidecar \(a JSON list"):
+        edgesdk.load(sidecar)
 
 
 def test_bad_threshold_and_oversized_images_are_refused(detector):

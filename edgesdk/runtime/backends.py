@@ -98,7 +98,7 @@ class LiteRTBackend:
         missing = [b.name for b in info.buckets if b.name not in self.signatures]
         if missing:
             raise EdgeSDKError(f"{path}: signatures {missing} named in the metadata are not in the file")
-        self._runners: Dict[str, Tuple] = {}
+        self._runners: Dict[Optional[str], Tuple] = {}
         self._lock = threading.Lock()
         self.input_type = self._common_input_type(path, [b.name for b in info.buckets] or list(self.signatures))
 
@@ -113,7 +113,7 @@ class LiteRTBackend:
             raise EdgeSDKError(f"{path}: signatures disagree on the input type or quantization: {sorted(map(str, kinds))}")
         return kinds.pop()
 
-    def _runner(self, bucket: str):
+    def _runner(self, bucket: Optional[str]):
         if bucket not in self._runners:
             runner = self.interpreter.get_signature_runner(bucket)
             (in_name, in_det), = runner.get_input_details().items()

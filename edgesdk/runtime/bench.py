@@ -20,6 +20,8 @@ from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from edgesdk.errors import EdgeSDKError
+
 STAGES = ("preprocess", "inference", "nms", "thin")
 
 
@@ -53,6 +55,8 @@ def measure(model: str, size: int, runs: int, warmup: int, threads: int, low_mem
 
     det = load(model, threads=threads, low_memory=low_memory)
     img = cv2.imread(str(sample_image()), cv2.IMREAD_COLOR)
+    if img is None:
+        raise EdgeSDKError(f"{sample_image()}: the bundled sample image is missing or unreadable")
     img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
     samples: Dict[str, List[float]] = {s: [] for s in (*STAGES, "total")}
     for i in range(warmup + runs):

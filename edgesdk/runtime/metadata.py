@@ -103,16 +103,19 @@ class ModelInfo:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], where: str = "metadata") -> "ModelInfo":
+        if not isinstance(d, dict):
+            raise InputError(f"{where}: not an edgesdk model sidecar (a JSON {type(d).__name__}, not an object)")
         d = dict(d)
         fmt = d.pop("format", None)
         if fmt != FORMAT:
             raise InputError(f"{where}: not an edgesdk model sidecar (format {fmt!r}, expected {FORMAT!r})")
         try:
-            d["input"] = InputNorm(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.get("input", {}).items()})
+            norm: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.get("input", {}).items()}
+            d["input"] = InputNorm(**norm)
             d["buckets"] = tuple(Bucket(**b) for b in d.get("buckets", ()))
             d["nms"] = NmsParams(**d.get("nms", {}))
             info = cls(**d)
-        except TypeError as exc:
+        except (TypeError, AttributeError) as exc:  # a missing or unknown key, or a list where an object belongs
             raise InputError(f"{where}: malformed model metadata ({exc})") from None
         if info.backend not in ("litert", "torchscript"):
             raise InputError(f"{where}: unknown backend {info.backend!r} (litert, torchscript)")
