@@ -244,6 +244,7 @@ def test_cli_detect_npy_and_glob(tmp_path):
     proc = _cli("detect", str(SAMPLE / "images" / "10*.jpg"), "-o", tmp_path, "--format", "npy", "--threshold", "0.3",
                 "--no-thin", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # not even LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
     e = np.load(tmp_path / "100007_edges.npy")
     p = np.load(tmp_path / "100007_prob.npy")
     assert e.dtype == bool and p.dtype == np.float32 and e.shape == p.shape

@@ -100,6 +100,7 @@ class LiteRTBackend:
             raise EdgeSDKError(f"{path}: signatures {missing} named in the metadata are not in the file")
         self._runners: Dict[Optional[str], Tuple] = {}
         self._lock = threading.Lock()
+        self._logged_first_run = low_memory  # the low-memory path captures its setup log itself
         self.input_type = self._common_input_type(path, [b.name for b in info.buckets] or list(self.signatures))
 
     def _common_input_type(self, path: Path, buckets) -> Tuple[np.dtype, float, int]:
@@ -153,7 +154,15 @@ class LiteRTBackend:
             scale, zp = in_det["quantization"]
             t = quantize(t, scale, zp, in_det["dtype"])
         with self._lock:  # without it, two threads' runs overwrite each other's input and output tensors
-            y = runner(**{in_name: t})[out_name]
+            if self._logged_first_run:
+                y = runner(**{in_name: t})[out_name]
+            else:
+                # The interpreter's first run applies the XNNPACK delegate, which logs an INFO
+                # line to stderr from C++ on every `edgesdk detect`; pass on anything else.
+                with _native_stderr() as logged:
+                    y = runner(**{in_name: t})[out_name]
+                    _forward_warnings(logged())
+                self._logged_first_run = True
         if out_det["dtype"] != np.float32:
             scale, zp = out_det["quantization"]
             y = dequantize(y, scale, zp)
