@@ -77,7 +77,12 @@ def resolve_model(model: Union[str, Path]) -> Path:
 
 
 class Detector:
-    """A loaded edge model: preprocessing, inference and post-processing as its metadata says."""
+    """A loaded edge model: preprocessing, inference and post-processing as its metadata says.
+
+    One Detector may serve several threads: model runs take turns (the backend's lock),
+    while reading, preprocessing, NMS and thinning overlap. For parallel inference, load
+    one Detector per thread.
+    """
 
     def __init__(self, info: ModelInfo, backend: Backend, path: Path):
         self.info, self.backend, self.path = info, backend, path
@@ -168,7 +173,8 @@ class Detector:
         Parameters
         ----------
         image : path or ndarray
-            A file, or an (H, W), (H, W, 3) or (H, W, 4) array (uint8, uint16 or float in [0, 1]).
+            A file (turned as its EXIF orientation says), or an (H, W), (H, W, 3) or
+            (H, W, 4) array (uint8, uint16 or float in [0, 1]).
         nms : bool
             Apply edge NMS (the model's parameters) before thresholding.
         thin : bool
