@@ -192,14 +192,21 @@ def _models_command(args: argparse.Namespace) -> int:
     from edgesdk.runtime import list_models
     from edgesdk.runtime.metadata import default_model_name
 
-    rows = list_models([Path(d) for d in args.dir])
+    for d in args.dir:
+        if not Path(d).is_dir():
+            raise EdgeSDKError(f"{d}: no such folder")
+    problems: List[str] = []
+    rows = list_models([Path(d) for d in args.dir], problems)
+    for msg in problems:
+        print(f"edgesdk models: error: {msg}", file=sys.stderr)
     default = default_model_name()
+    status = EXIT_BAD_INPUT if problems else EXIT_OK  # the good models are still listed
     if args.json:
         print(json.dumps([{**info.as_dict(), "path": str(path)} for info, path in rows], indent=2))
-        return EXIT_OK
+        return status
     if not rows:
         print("no models found")
-        return EXIT_OK
+        return status
     for info, path in rows:
         test = info.metrics.get("bsds500_test", {})
         score = f"test ODS {test['ods']:.4f} OIS {test['ois']:.4f} AP {test['ap']:.4f}" if test else "not evaluated"
@@ -208,7 +215,7 @@ def _models_command(args: argparse.Namespace) -> int:
         buckets = ", ".join(f"{b.height}x{b.width}" for b in info.buckets) or f"any (multiple of {info.multiple})"
         print(f"{info.name}{mark}: {info.backend} {info.precision}, {size:.2f} MB, {score}, threshold {info.threshold:.3f}")
         print(f"    {path}; sizes {buckets}")
-    return EXIT_OK
+    return status
 
 
 def _benchmark_command(args: argparse.Namespace) -> int:

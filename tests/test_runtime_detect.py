@@ -256,6 +256,28 @@ def test_cli_models_lists_the_default(tmp_path):
     assert f"{default_model_name()} (default)" in proc.stdout and "test ODS" in proc.stdout
 
 
+def test_cli_models_lists_a_folder_and_names_its_broken_models(tmp_path):
+    import json
+    import shutil
+
+    name = default_model_name()
+    doc = json.loads((bundled_dir() / f"{name}.json").read_text())
+    shutil.copy(bundled_dir() / doc["file"], tmp_path / doc["file"])
+    (tmp_path / "mine.json").write_text(json.dumps({**doc, "name": "mine"}))
+    (tmp_path / "gone.json").write_text(json.dumps({**doc, "name": "gone", "file": "gone.tflite"}))
+    (tmp_path / "zero-std.json").write_text(json.dumps({**doc, "name": "zero-std", "input": {**doc["input"], "std": [0, 1, 1]}}))
+    (tmp_path / "summary.json").write_text(json.dumps({"ODS": 0.78}))  # not a model: passed over
+    proc = _cli("models", "--dir", tmp_path, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "mine: litert int8" in proc.stdout and f"{name} (default)" in proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 2, proc.stderr
+    assert "gone.tflite: model file named by gone.json is missing" in errors[0]
+    assert "zero-std.json: input.std must be positive" in errors[1]
+    proc = _cli("models", "--dir", tmp_path / "nothere", cwd=tmp_path)
+    assert proc.returncode == 2 and "nothere: no such folder" in proc.stderr
+
+
 def test_cli_benchmark_table_and_json(tmp_path):
     import json
 

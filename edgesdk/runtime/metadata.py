@@ -220,13 +220,27 @@ def default_model_name() -> Optional[str]:
     return f.read_text().strip() if f.is_file() else None
 
 
-def list_models(extra_dirs: Optional[List[Path]] = None) -> List[Tuple[ModelInfo, Path]]:
-    """Bundled models, then those in ``extra_dirs``; unreadable sidecars are skipped."""
+def _claims_to_be_a_sidecar(path: Path) -> bool:
+    """A JSON object whose ``format`` is this sidecar format (other JSON files in a folder are not models)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == FORMAT
+
+
+def list_models(extra_dirs: Optional[List[Path]] = None, problems: Optional[List[str]] = None) -> List[Tuple[ModelInfo, Path]]:
+    """Bundled models, then those in ``extra_dirs``.
+
+    A sidecar that cannot be used (bad values, its model file missing) is skipped and, if
+    ``problems`` is given, said why there; JSON files that are not sidecars are passed over.
+    """
     out = []
     for d in [bundled_dir(), *(extra_dirs or [])]:
         for sidecar in sorted(Path(d).glob("*.json")):
             try:
                 out.append(read_model_info(sidecar, verify=False))
-            except InputError:
-                continue
+            except InputError as exc:
+                if problems is not None and _claims_to_be_a_sidecar(sidecar):
+                    problems.append(str(exc))
     return out
