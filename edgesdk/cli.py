@@ -288,15 +288,8 @@ def count_arg(low: int, what: str):
     return parse
 
 
-def threads_arg(text: str) -> int:
-    """``--threads``: 0 (the backend's default) or a positive count."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (the backend's default) or a positive count, got {text!r}")
-    return n
+# --threads: 0 leaves the count to the backend.
+threads_arg = count_arg(0, "0 (the backend's default) or a number of threads")
 
 
 def build_parser() -> argparse.ArgumentParser:

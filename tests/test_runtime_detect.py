@@ -228,7 +228,7 @@ def test_cli_detect_reports_an_output_it_cannot_write_and_keeps_the_others(tmp_p
         (["--threshold", "0"], "argument --threshold: expected 'auto' or a number in (0, 1], got '0'"),
         (["--threshold", "nan"], "got 'nan'"),
         (["--threshold", "high"], "got 'high'"),
-        (["--threads", "-2"], "argument --threads: expected 0"),
+        (["--threads", "-2"], "argument --threads: expected 0 (the backend's default) or a number of threads"),
         (["-o", "taken"], "taken: the output folder is an existing file"),
     ],
 )
