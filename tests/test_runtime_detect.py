@@ -125,6 +125,17 @@ def test_one_detector_shared_by_threads_gives_each_its_own_result(low_memory):
                 np.testing.assert_array_equal(got, want, err_msg=f"input {i}")
 
 
+def bundled_model_copy(folder):
+    """The default model's file copied into ``folder``; returns (its name, its sidecar as a dict) to edit and write there."""
+    import json
+    import shutil
+
+    name = default_model_name()
+    doc = json.loads((bundled_dir() / f"{name}.json").read_text())
+    shutil.copy(bundled_dir() / doc["file"], folder / doc["file"])
+    return name, doc
+
+
 @pytest.mark.parametrize(
     "edit,field",
     [
@@ -144,11 +155,8 @@ def test_one_detector_shared_by_threads_gives_each_its_own_result(low_memory):
 )
 def test_a_sidecar_with_bad_values_is_refused_at_load_naming_the_field(tmp_path, edit, field):
     import json
-    import shutil
 
-    name = default_model_name()
-    doc = json.loads((bundled_dir() / f"{name}.json").read_text())
-    shutil.copy(bundled_dir() / doc["file"], tmp_path / doc["file"])
+    name, doc = bundled_model_copy(tmp_path)
     edit(doc)
     sidecar = tmp_path / f"{name}.json"
     sidecar.write_text(json.dumps(doc))
@@ -258,11 +266,8 @@ def test_cli_models_lists_the_default(tmp_path):
 
 def test_cli_models_lists_a_folder_and_names_its_broken_models(tmp_path):
     import json
-    import shutil
 
-    name = default_model_name()
-    doc = json.loads((bundled_dir() / f"{name}.json").read_text())
-    shutil.copy(bundled_dir() / doc["file"], tmp_path / doc["file"])
+    name, doc = bundled_model_copy(tmp_path)
     (tmp_path / "mine.json").write_text(json.dumps({**doc, "name": "mine"}))
     (tmp_path / "gone.json").write_text(json.dumps({**doc, "name": "gone", "file": "gone.tflite"}))
     (tmp_path / "zero-std.json").write_text(json.dumps({**doc, "name": "zero-std", "input": {**doc["input"], "std": [0, 1, 1]}}))

@@ -22,11 +22,11 @@ from edgesdk.runtime import load
 from training.paths import bsds500_dir
 
 
-def flipped_mean(detector, split: str, names) -> dict:
+def flipped_mean(detector, split: str, maps: dict) -> dict:
+    """The mean of each image's map (given) and the mirrored map of its mirrored image."""
     out = {}
-    for n in names:
+    for n, a in maps.items():
         bgr = cv2.imread(str(bsds500_dir() / "images" / split / f"{n}.jpg"), cv2.IMREAD_COLOR)
-        a = detector.probability(bgr, color="BGR")
         b = detector.probability(np.ascontiguousarray(bgr[:, ::-1]), color="BGR")[:, ::-1]
         out[n] = (a + b) / 2
     return out

@@ -159,7 +159,7 @@ def _value_problem(info: ModelInfo) -> Optional[str]:
     for b in info.buckets:
         if not (isinstance(b.name, str) and b.name and _is_int(b.height, 1) and _is_int(b.width, 1)):
             return f"bucket {b!r} needs a name and a positive integer height and width"
-    if not _is_int(info.multiple, 1) or not _is_int(info.max_tile, info.multiple if _is_int(info.multiple, 1) else 1):
+    if not (_is_int(info.multiple, 1) and _is_int(info.max_tile, info.multiple)):
         return f"multiple and max_tile must be positive integers, max_tile >= multiple (got {info.multiple!r}, {info.max_tile!r})"
     for key in ("threshold", "hysteresis_low"):
         v = getattr(info, key)
