@@ -109,7 +109,8 @@ def test_a_phone_photo_is_detected_as_it_is_displayed(detector, tmp_path):
 @pytest.mark.parametrize("low_memory", [False, True])
 def test_one_detector_shared_by_threads_gives_each_its_own_result(low_memory):
     # A server shares one Detector between request threads; LiteRT's interpreter holds one
-    # run's tensors, so unserialised runs swapped inputs and outputs (35 of 45 maps wrong).
+    # run's tensors, so unserialised runs swapped inputs and outputs (34-35 of 45 maps wrong:
+    # docs/scripts/threads-vs-serial.py).
     from concurrent.futures import ThreadPoolExecutor
 
     det = edgesdk.load(low_memory=low_memory)
