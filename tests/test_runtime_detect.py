@@ -106,6 +106,15 @@ def test_a_phone_photo_is_detected_as_it_is_displayed(detector, tmp_path):
     np.testing.assert_array_equal(em.edges, detector.detect(turned, color="BGR").edges)
 
 
+def test_an_upload_in_memory_is_detected_as_its_file(detector):
+    data = IMAGES[1].read_bytes()
+    em = detector.detect(data)
+    assert em.source == f"bytes of {len(data)} bytes"
+    from_file = detector.detect(IMAGES[1])
+    np.testing.assert_array_equal(em.probability, from_file.probability)
+    np.testing.assert_array_equal(em.edges, from_file.edges)
+
+
 @pytest.mark.parametrize("low_memory", [False, True])
 def test_one_detector_shared_by_threads_gives_each_its_own_result(low_memory):
     # A server shares one Detector between request threads; LiteRT's interpreter holds one

@@ -1,5 +1,7 @@
 """Whatever image a user hands over becomes (H, W, 3) uint8, or a clear error naming it."""
 
+import io
+
 import cv2
 import numpy as np
 import pytest
@@ -41,7 +43,7 @@ def test_files_are_read_as_bgr_whatever_their_depth(tmp_path):
         (np.full((2, 2), np.nan, np.float32), "NaN"),
         (np.full((2, 2), 3.0, np.float32), r"\[0, 1\]"),
         (np.zeros((2, 2), np.int64), "dtype"),
-        (["not", "an", "image"], "path or a numpy array"),
+        (["not", "an", "image"], "a path, a numpy array, encoded bytes or a binary stream"),
     ],
 )
 def test_bad_arrays_get_clear_errors(arg, message):
@@ -87,3 +89,42 @@ def test_files_are_turned_as_their_exif_orientation_says(tmp_path, orientation):
     px, order, _ = read_image(path)
     assert order == "BGR"
     np.testing.assert_array_equal(px, DISPLAYED[orientation](decoded))
+
+
+def test_encoded_bytes_and_binary_streams_are_read_as_their_file(tmp_path):
+    # A web server holds an upload as bytes or a stream: it must come out as the same
+    # file on disk would, EXIF orientation included (6: the stored rows are turned).
+    stored = np.zeros((24, 40, 3), np.uint8)
+    stored[:8, :16] = 255
+    ok, jpeg = cv2.imencode(".jpg", stored, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    data = with_exif_orientation(jpeg.tobytes(), 6)
+    path = tmp_path / "upload.jpg"
+    path.write_bytes(data)
+    from_file, order, _ = read_image(path)
+    assert from_file.shape == (40, 24, 3)
+    with open(path, "rb") as stream:
+        px, order, where = read_image(stream)
+    assert order == "BGR" and where == str(path)
+    np.testing.assert_array_equal(px, from_file)
+    column = np.frombuffer(data, np.uint8).reshape(-1, 1)  # a memoryview with a shape
+    strided = np.zeros(2 * len(data), np.uint8)
+    strided[::2] = np.frombuffer(data, np.uint8)  # a memoryview that is not contiguous
+    for arg in (data, bytearray(data), memoryview(data), io.BytesIO(data), memoryview(column), memoryview(strided[::2])):
+        px, order, where = read_image(arg)
+        assert order == "BGR", type(arg)
+        np.testing.assert_array_equal(px, from_file)
+    assert read_image(data)[2] == f"bytes of {len(data)} bytes"
+
+
+@pytest.mark.parametrize(
+    "arg,message",
+    [
+        (b"", r"bytes of 0 bytes: empty"),
+        (b"\xff\xd8 not a jpeg", "bytes of 13 bytes: not a readable image"),
+        (io.BytesIO(b"GIF89a garbage"), "BytesIO stream: not a readable image"),
+        (io.StringIO("text"), "StringIO stream: a stream must be opened in binary mode"),
+    ],
+)
+def test_bad_bytes_and_streams_get_clear_errors(arg, message):
+    with pytest.raises(InputError, match=message):
+        read_image(arg)

@@ -19,6 +19,9 @@ USER_CODE = textwrap.dedent(
 
     detector: edgesdk.Detector = edgesdk.load("default", threads=1)
     result: edgesdk.EdgeMap = detector.detect("photo.jpg", threshold=0.4)
+    with open("photo.jpg", "rb") as upload:
+        from_stream = detector.detect(upload)
+    from_bytes = detector.detect(b"...", nms=False)
     prob: np.ndarray = result.probability
     thin_edges = pp.thin(pp.nms(prob) >= 0.5)
     score = evaluate({"a": prob}, {"a": [thin_edges]}, Protocol(thresholds=9))

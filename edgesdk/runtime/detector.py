@@ -47,7 +47,7 @@ class EdgeMap:
     tiles : int
         Number of model runs (1 unless the image was tiled).
     source : str
-        The file name, or a description of the array.
+        The file name, or a description of the array or bytes.
     """
 
     probability: np.ndarray
@@ -172,9 +172,10 @@ class Detector:
 
         Parameters
         ----------
-        image : path or ndarray
-            A file (turned as its EXIF orientation says), or an (H, W), (H, W, 3) or
-            (H, W, 4) array (uint8, uint16 or float in [0, 1]).
+        image : path, bytes, binary stream or ndarray
+            A file (turned as its EXIF orientation says), the same encoded bytes in
+            memory or a stream opened in binary mode (an upload, ``io.BytesIO``), or
+            an (H, W), (H, W, 3) or (H, W, 4) array (uint8, uint16 or float in [0, 1]).
         nms : bool
             Apply edge NMS (the model's parameters) before thresholding.
         thin : bool

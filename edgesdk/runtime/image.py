@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import IO, Union
 
 import cv2
 import numpy as np
 
 from edgesdk.errors import InputError
 
-ImageLike = Union[str, Path, np.ndarray]
+# Encoded bytes and binary streams (an upload in a web server, io.BytesIO) are decoded
+# like files, EXIF orientation included.
+ImageLike = Union[str, Path, np.ndarray, bytes, bytearray, memoryview, IO[bytes]]
+
+# ANYCOLOR|ANYDEPTH keeps gray as gray and 16-bit/float as such, drops alpha, and
+# (unlike IMREAD_UNCHANGED) applies the EXIF orientation: a phone photo is
+# processed as a viewer shows it, as training and `training.predict` read it.
+READ_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 
 
 def to_uint8(a: np.ndarray, where: str) -> np.ndarray:
@@ -41,25 +48,38 @@ def to_three_channels(a: np.ndarray, where: str) -> np.ndarray:
     raise InputError(f"{where}: expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {a.shape}")
 
 
+def decode(data: Union[bytes, bytearray, memoryview], where: str) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, ...) held in memory, as a file of those bytes is read."""
+    try:
+        buf = np.frombuffer(data, np.uint8)
+    except BufferError:  # a non-contiguous memoryview: copied out in its logical order
+        buf = np.frombuffer(bytes(data), np.uint8)
+    if buf.size == 0:
+        raise InputError(f"{where}: empty (no bytes to decode)")
+    a = cv2.imdecode(buf, READ_FLAGS)
+    if a is None:
+        raise InputError(f"{where}: not a readable image (OpenCV could not decode it)")
+    return a
+
+
 def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, str]:
     """Load ``image`` as (H, W, 3) uint8; returns (pixels, their channel order, a name for messages).
 
     Parameters
     ----------
-    image : path or ndarray
+    image : path, ndarray, bytes or binary stream
         A file OpenCV can read (8/16-bit, gray, color, alpha), turned as its
-        EXIF orientation says (CIPA DC-008, tag 0x0112), or an array.
+        EXIF orientation says (CIPA DC-008, tag 0x0112); the same encoded
+        bytes in memory, or a stream opened in binary mode (read to its end);
+        or an array of pixels.
     color : {"RGB", "BGR"}
-        Channel order of an array argument (files are always read correctly).
+        Channel order of an array argument (encoded images are always read correctly).
     """
     if isinstance(image, (str, Path)):
         where = str(image)
         if not Path(image).is_file():
             raise InputError(f"{where}: no such file")
-        # ANYCOLOR|ANYDEPTH keeps gray as gray and 16-bit/float as such, drops alpha, and
-        # (unlike IMREAD_UNCHANGED) applies the EXIF orientation: a phone photo is
-        # processed as a viewer shows it, as training and `training.predict` read it.
-        a = cv2.imread(where, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+        a = cv2.imread(where, READ_FLAGS)
         if a is None:
             raise InputError(f"{where}: not a readable image (OpenCV could not decode it)")
         order = "BGR"  # OpenCV's order for 3/4-channel files
@@ -68,8 +88,19 @@ def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, s
         if color not in ("RGB", "BGR"):
             raise InputError(f"color must be 'RGB' or 'BGR', got {color!r}")
         order = color
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        size = image.nbytes if isinstance(image, memoryview) else len(image)
+        where = f"{type(image).__name__} of {size} bytes"
+        a, order = decode(image, where), "BGR"
+    elif callable(getattr(image, "read", None)):
+        name = getattr(image, "name", None)
+        where = str(name) if isinstance(name, (str, Path)) else f"{type(image).__name__} stream"
+        data = image.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise InputError(f"{where}: a stream must be opened in binary mode (its read() gave {type(data).__name__})")
+        a, order = decode(data, where), "BGR"
     else:
-        raise InputError(f"expected a path or a numpy array, got {type(image).__name__}")
+        raise InputError(f"expected a path, a numpy array, encoded bytes or a binary stream, got {type(image).__name__}")
     if a.size == 0 or min(a.shape[:2]) < 1:
         raise InputError(f"{where}: empty image (shape {a.shape})")
     a = to_three_channels(to_uint8(a, where), where).astype(np.uint8, copy=False)
