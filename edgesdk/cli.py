@@ -334,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="match tolerance, fraction of the diagonal (default: %(default)s)",
     )
     ev.add_argument("--thin", action=argparse.BooleanOptionalAction, default=True, help="thin thresholded maps (default: on)")
-    ev.add_argument("--workers", type=int, default=0, help="threads (default: all cores)")
+    ev.add_argument("--workers", type=count_arg(0, "0 (all cores) or a number of threads"), default=0,
+                    help="threads (default: all cores)")
     ev.add_argument("--no-plot", action="store_true", help="skip the PR-curve PNG")
     ev.add_argument("--json", action="store_true", help="print summary.json instead of the table")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,6 +1,7 @@
 """The benchmark end to end on synthetic images, its files, its errors, and the CLI."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -234,3 +235,27 @@ def test_cli_bad_input_exits_nonzero_naming_the_problem(tmp_path):
     )
     assert proc.returncode == 2
     assert "nope: prediction folder does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--thresholds", "1.5"], r"threshold values must be in \[0, 1\], got 1.5"),
+        (["--thresholds=-0.1,0.5"], r"threshold values must be in \[0, 1\], got -0.1 ... 0.5"),
+        (["--thresholds", "0.5,0.2"], "strictly increasing"),
+        (["--workers", "-1"], r"--workers: expected 0 \(all cores\) or a number of threads"),
+        (["--max-dist", "nan"], r"max_dist must be in \[0, 1\]"),
+        (["--nms-r", "-1"], r"r must be in \[0, 1000\]"),
+    ],
+)
+def test_cli_refuses_protocol_options_that_mean_nothing(dataset, tmp_path, capsys, args, message):
+    # Predictions are probabilities in [0, 1]: a threshold of 1.5 finds no edge at all and
+    # would print R50 nan instead of an error.
+    pred_dir, gt_dir, _, _ = dataset
+    try:
+        code = main(["eval", "--pred", str(pred_dir), "--gt", str(gt_dir), "--out", str(tmp_path / "o"), *args])
+    except SystemExit as exc:  # argparse's own refusal
+        code = exc.code
+    assert code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()

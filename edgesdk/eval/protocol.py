@@ -50,6 +50,8 @@ class Protocol:
             values = tuple(float(t) for t in self.thresholds)
             if not values or any(not np.isfinite(t) for t in values):
                 raise ValueError("thresholds must be a non-empty list of finite values")
+            if min(values) < 0 or max(values) > 1:  # predictions are probabilities in [0, 1]
+                raise ValueError(f"threshold values must be in [0, 1], got {min(values):g} ... {max(values):g}")
             if any(b <= a for a, b in zip(values, values[1:])):
                 raise ValueError("threshold values must be strictly increasing")
             object.__setattr__(self, "thresholds", values)
