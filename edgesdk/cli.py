@@ -253,10 +253,22 @@ def _predict_dir(model: str, images: str, out: Path, threads: int, progress: boo
             raise EdgeSDKError(f"{seen[p.stem]} and {p}: two images named {p.stem!r}; which one has the ground truth?")
         seen[p.stem] = p
     out.mkdir(parents=True, exist_ok=True)
+    failed: List[str] = []
     for p in tqdm(paths, desc=f"detect ({detector.info.name})", disable=not progress):
-        prob = detector.probability(p)
-        if not cv2.imwrite(str(out / f"{p.stem}.png"), np.round(prob * 65535).astype(np.uint16)):
-            raise EdgeSDKError(f"could not write {out / p.stem}.png")
+        # One bad image must not cost the others their maps (minutes of inference): every
+        # failure is collected, and the benchmark, which would be wrong without them, not run.
+        try:
+            prob = detector.probability(p)
+            target = out / f"{p.stem}.png"
+            if not cv2.imwrite(str(target), np.round(prob * 65535).astype(np.uint16)):
+                raise EdgeSDKError(f"could not write {target}")
+        except Exception as exc:
+            failed.append(str(exc) if isinstance(exc, (EdgeSDKError, ValueError)) else f"{p}: {type(exc).__name__}: {exc}")
+    if failed:
+        raise EdgeSDKError(
+            f"{len(failed)} of {len(paths)} images failed, so no benchmark was run "
+            f"(the other {len(paths) - len(failed)} maps are in {out}):\n  " + "\n  ".join(failed)
+        )
     return out
 
 

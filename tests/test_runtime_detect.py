@@ -337,3 +337,20 @@ def test_cli_eval_runs_a_model_then_the_benchmark(tmp_path, detector):
         (tmp_path / "twins" / name).write_bytes(IMAGES[0].read_bytes())
     proc = _cli("eval", "--model", "default", "--images", tmp_path / "twins", "--gt", SAMPLE / "groundTruth", cwd=tmp_path)
     assert proc.returncode == 2 and "two images named '100007'" in proc.stderr
+
+
+def test_cli_eval_with_a_bad_image_keeps_the_other_maps_and_names_every_failure(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "000bad.jpg").write_bytes(b"\xff\xd8 not a jpeg")  # first in order: the others must still run
+    for p in IMAGES[:2]:
+        (images / p.name).write_bytes(p.read_bytes())
+    (images / "zzzbad.png").write_bytes(b"")
+    proc = _cli("eval", "--model", "default", "--images", images, "--gt", SAMPLE / "groundTruth",
+                "--quiet", "--out", tmp_path / "ev", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "2 of 4 images failed, so no benchmark was run" in proc.stderr
+    assert "000bad.jpg: not a readable image" in proc.stderr and "zzzbad.png: not a readable image" in proc.stderr
+    maps = sorted(p.name for p in (tmp_path / "ev" / "predictions").glob("*.png"))
+    assert maps == sorted(f"{p.stem}.png" for p in IMAGES[:2])
+    assert not (tmp_path / "ev" / "summary.json").exists()
