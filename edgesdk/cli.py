@@ -86,7 +86,8 @@ def expand_inputs(items: List[str]) -> Tuple[List[Path], List[str]]:
         elif p.exists():
             paths.append(p)
         elif any(c in item for c in "*?["):
-            found = sorted(Path(q) for q in glob.glob(item) if Path(q).is_file())
+            # recursive: `**` matches any depth, as in a shell with globstar (quoted, so the shell leaves it to us)
+            found = sorted(Path(q) for q in glob.glob(item, recursive=True) if Path(q).is_file())
             if not found:
                 problems.append(f"{item}: pattern matches no file")
             paths += found
@@ -155,7 +156,7 @@ def _detect_command(args: argparse.Namespace) -> int:
     bar = tqdm(paths, desc="detect", unit="img", disable=args.quiet or len(paths) < 2 or not sys.stderr.isatty())
     for path in bar:
         try:
-            em = detector.detect(path, nms=args.nms, thin=args.thin, threshold=args.threshold)
+            em = detector.detect(path, nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels)
         except (EdgeSDKError, ValueError) as exc:
             failed += 1
             bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
@@ -311,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgesdk {__version__}")
     from edgesdk.eval.protocol import Protocol
     from edgesdk.postprocess import NmsParams
+    from edgesdk.runtime.detector import MAX_PIXELS
 
     nms, protocol = NmsParams(), Protocol()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -364,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="edge NMS (default: on)")
     de.add_argument("--threshold", type=threshold_arg, default="auto", help="'auto' (the model's ODS threshold) or a number in (0, 1]")
     de.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: the backend's)")
+    de.add_argument("--max-pixels", type=count_arg(1, "a number of pixels"), default=MAX_PIXELS,
+                    help="refuse larger images (default: %(default)s; above it, images are processed in tiles)")
     de.add_argument("--low-memory", action="store_true",
                     help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
     de.add_argument("--quiet", action="store_true")

@@ -247,6 +247,7 @@ def test_cli_detect_reports_an_output_it_cannot_write_and_keeps_the_others(tmp_p
         (["--threshold", "nan"], "got 'nan'"),
         (["--threshold", "high"], "got 'high'"),
         (["--threads", "-2"], "argument --threads: expected 0 (the backend's default) or a number of threads"),
+        (["--max-pixels", "0"], "argument --max-pixels: expected a number of pixels (an integer >= 1), got '0'"),
         (["-o", "taken"], "taken: the output folder is an existing file"),
     ],
 )
@@ -266,6 +267,24 @@ def test_cli_detect_npy_and_glob(tmp_path):
     e = np.load(tmp_path / "100007_edges.npy")
     p = np.load(tmp_path / "100007_prob.npy")
     assert e.dtype == bool and p.dtype == np.float32 and e.shape == p.shape
+
+
+def test_cli_detect_recursive_glob_and_the_pixel_limit(tmp_path):
+    # `**` reaches any depth (quoted, the shell leaves it to edgesdk); without recursive
+    # globbing it matched one level only and this found nothing.
+    deep = tmp_path / "shoot" / "day1" / "cam"
+    deep.mkdir(parents=True)
+    (deep / IMAGES[0].name).write_bytes(IMAGES[0].read_bytes())
+    (tmp_path / "shoot" / IMAGES[1].name).write_bytes(IMAGES[1].read_bytes())
+    proc = _cli("detect", "shoot/**/*.jpg", "-o", "out", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(q.name for q in (tmp_path / "out").glob("*_edges.png")) == sorted(
+        f"{p.stem}_edges.png" for p in IMAGES[:2])
+    # 481 x 321 = 154 401 pixels: the limit the error points at is reachable from the command line.
+    proc = _cli("detect", deep / IMAGES[0].name, "-o", "lim", "--max-pixels", "154400", cwd=tmp_path)
+    assert proc.returncode == 2 and "is above max_pixels=154400; raise the limit (--max-pixels" in proc.stderr
+    proc = _cli("detect", deep / IMAGES[0].name, "-o", "lim", "--max-pixels", "154401", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "lim" / f"{IMAGES[0].stem}_edges.png").is_file()
 
 
 def test_cli_models_lists_the_default(tmp_path):

@@ -197,7 +197,10 @@ class Detector:
         pixels, order, where = read_image(image, color)
         h, w = pixels.shape[:2]
         if h * w > max_pixels:
-            raise InputError(f"{where}: {w}x{h} is above max_pixels={max_pixels}; raise the limit to process it in tiles")
+            raise InputError(
+                f"{where}: {w}x{h} is above max_pixels={max_pixels}; raise the limit (--max-pixels on the command "
+                "line) to process it in tiles"
+            )
         t1 = time.perf_counter()
         x = self.preprocess(pixels, order)
         t2 = time.perf_counter()
