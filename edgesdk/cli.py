@@ -71,7 +71,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def expand_inputs(items: List[str]) -> Tuple[List[Path], List[str]]:
-    """Files, folders (their images) and glob patterns -> (image paths, problems)."""
+    """Files, folders (their images) and glob patterns -> (image paths, each once; problems)."""
     import glob
 
     paths: List[Path] = []
@@ -93,7 +93,15 @@ def expand_inputs(items: List[str]) -> Tuple[List[Path], List[str]]:
             paths += found
         else:
             problems.append(f"{item}: no such file")
-    return paths, problems
+    # A file named twice (`photos/ photos/*.jpg`, `a.jpg ./a.jpg`) is detected once, not written again as a-2.
+    seen: Set[Path] = set()
+    unique = []
+    for q in paths:
+        key = q.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(q)
+    return unique, problems
 
 
 def output_stem(stem: str, taken: Set[str]) -> str:

@@ -208,6 +208,18 @@ def test_cli_detect_writes_the_good_files_and_reports_the_bad_one(tmp_path):
         assert set(np.unique(edges)) == {0, 255}
 
 
+def test_cli_detect_runs_a_file_named_twice_once(tmp_path):
+    # The folder, a glob over it and one of its files by another spelling: three images, not seven.
+    (tmp_path / "photos").mkdir()
+    for p in IMAGES:
+        (tmp_path / "photos" / p.name).write_bytes(p.read_bytes())
+    proc = _cli("detect", "photos", "photos/*.jpg", f"./photos/../photos/{IMAGES[0].name}", "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 of 3 images" in proc.stdout and "written as" not in proc.stderr
+    assert sorted(q.name for q in (tmp_path / "out").iterdir()) == sorted(
+        f"{p.stem}_{kind}.png" for p in IMAGES for kind in ("edges", "prob"))
+
+
 def test_cli_detect_gives_every_input_its_own_outputs(tmp_path, detector):
     # a/x.jpg and b/x.jpg share a name, and the second's new name x-2 is c/x-2.jpg's own.
     for folder in "abc":
