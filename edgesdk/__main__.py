@@ -1,5 +1,3 @@
-import sys
+from edgesdk.cli import console_main
 
-from edgesdk.cli import main
-
-sys.exit(main())
+console_main()

@@ -412,5 +412,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
 
 
+def console_main() -> None:
+    """The ``edgesdk`` command: :func:`main`, then exit without LiteRT's farewell.
+
+    Low-memory mode's CompiledModel makes LiteRT create an environment of its own,
+    destroyed only among the C++ static destructors after Python has finished,
+    where it logs an INFO line per accelerator; no Python code runs then to filter
+    them. Once every output is written and flushed, this process's stderr has
+    nothing more to say, so it is closed to them. (Library users keep their stderr.)
+    """
+    import os
+
+    status = main()
+    if "ai_edge_litert.compiled_model" in sys.modules:  # imported only by low-memory mode
+        sys.stdout.flush()
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

@@ -14,8 +14,9 @@ import os
 import sys
 import tempfile
 import threading
+import weakref
 from pathlib import Path
-from typing import Dict, Optional, Protocol, Tuple
+from typing import Any, Dict, Optional, Protocol, Tuple
 
 import numpy as np
 
@@ -86,8 +87,14 @@ class LiteRTBackend:
     def __init__(self, path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False):
         Interpreter, self.name = _litert_interpreter()
         self.low_memory = low_memory
+        self._runners: Dict[Optional[str], Tuple] = {}
+        self._native: Dict[str, Any] = {}
         if low_memory:
-            self._compiled = _compiled_model(path, threads)
+            self._native["compiled"] = _compiled_model(path, threads)
+            # LiteRT logs an INFO line per accelerator when the model's environment is destroyed:
+            # release it under the capture, when the backend is collected or, at the latest,
+            # at interpreter exit (before module teardown, when no capture could run).
+            weakref.finalize(self, _release_quietly, self._native, self._runners)
             # Only the signature and quantization details are read from this one: no delegate, nothing allocated.
             self.interpreter = Interpreter(model_path=str(path), experimental_op_resolver_type=_builtin_resolver())
         else:
@@ -98,7 +105,6 @@ class LiteRTBackend:
         missing = [b.name for b in info.buckets if b.name not in self.signatures]
         if missing:
             raise EdgeSDKError(f"{path}: signatures {missing} named in the metadata are not in the file")
-        self._runners: Dict[Optional[str], Tuple] = {}
         self._lock = threading.Lock()
         self._logged_first_run = low_memory  # the low-memory path captures its setup log itself
         self.input_type = self._common_input_type(path, [b.name for b in info.buckets] or list(self.signatures))
@@ -120,7 +126,7 @@ class LiteRTBackend:
             (in_name, in_det), = runner.get_input_details().items()
             (out_name, out_det), = runner.get_output_details().items()
             if self.low_memory:
-                cm = self._compiled
+                cm = self._native["compiled"]
                 index = cm.get_signature_index(bucket)
                 buffers = (cm.create_input_buffers(index), cm.create_output_buffers(index))
                 # The first write in a process sets up LiteRT's buffer environment, which logs.
@@ -200,6 +206,14 @@ def _compiled_model(path: Path, threads: int):
             raise EdgeSDKError(f"{path}: LiteRT could not compile the model: {detail[-400:]}") from None
         _forward_warnings(logged())
     return model
+
+
+def _release_quietly(*holders: dict) -> None:
+    """Drop the native objects in ``holders`` (their last references), passing on only what is not LiteRT's INFO."""
+    with _native_stderr() as logged:
+        for h in holders:
+            h.clear()
+        _forward_warnings(logged())
 
 
 def _forward_warnings(log: str) -> None:
