@@ -16,6 +16,7 @@ import edgesdk
 from baseline import sobel_edges
 from datasets import REPO
 from exif_jpeg import with_exif_orientation
+from edgesdk.errors import InputError
 from edgesdk.eval import Protocol, evaluate, read_ground_truth
 from edgesdk.runtime.metadata import bundled_dir, default_model_name, list_models
 
@@ -187,6 +188,49 @@ def test_bad_threshold_and_oversized_images_are_refused(detector):
         detector.detect(IMAGES[0], threshold=1.5)
     with pytest.raises(ValueError, match="max_pixels"):
         detector.detect(np.zeros((100, 100), np.uint8), max_pixels=5000)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        # Each of these was accepted: "no" is truthy (NMS stayed on), True is 1.0 (no edge at
+        # all), max_pixels=0 refused every image with "raise the limit", 2.5 passed through.
+        (dict(nms="no"), "nms must be True or False, got 'no'"),
+        (dict(thin=1), "thin must be True or False, got 1"),
+        (dict(threshold=True), "threshold must be 'auto' or a number in (0, 1], got True"),
+        (dict(threshold=None), "threshold must be 'auto' or a number in (0, 1], got None"),
+        (dict(max_pixels=0), "max_pixels must be an integer >= 1, got 0"),
+        (dict(max_pixels=2.5e7), "max_pixels must be an integer >= 1, got 25000000.0"),
+        (dict(color="rgb"), "color must be 'RGB' or 'BGR', got 'rgb'"),  # for a file too
+    ],
+)
+def test_detect_refuses_arguments_of_the_wrong_kind_before_reading(detector, kwargs, message):
+    with pytest.raises(InputError) as err:
+        detector.detect(IMAGES[0], **kwargs)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(threads=-1), "threads must be an integer >= 0, got -1"),
+        (dict(threads=2.5), "threads must be an integer >= 0, got 2.5"),  # LiteRT said "type of num_threads should be int"
+        (dict(threads="2"), "threads must be an integer >= 0, got '2'"),  # a TypeError from a comparison
+        (dict(low_memory="no"), "low_memory must be True or False, got 'no'"),  # low-memory mode, silently
+        (dict(model=7), "model must be a name or a path, got int"),
+    ],
+)
+def test_load_refuses_arguments_of_the_wrong_kind(kwargs, message):
+    with pytest.raises(InputError) as err:
+        edgesdk.load(**kwargs)
+    assert str(err.value) == message
+
+
+def test_numpy_scalars_are_numbers_and_flags(detector):
+    a = detector.detect(IMAGES[0], threshold=np.float32(0.5), nms=np.bool_(True), max_pixels=np.int64(10**6))
+    b = detector.detect(IMAGES[0], threshold=0.5)
+    np.testing.assert_array_equal(a.edges, b.edges)
+    assert edgesdk.load(threads=np.int64(1)).info.name == detector.info.name
 
 
 def _cli(*args, cwd):

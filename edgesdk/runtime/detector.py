@@ -6,6 +6,7 @@ crop -> NMS -> threshold (hysteresis) -> thinning, each stage timed.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,24 @@ class EdgeMap:
     source: str = ""
 
 
+def check_flag(value: object, name: str) -> bool:
+    """``value`` if it is a bool: a string such as "no" is truthy and would silently mean True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_count(value: object, name: str, low: int) -> int:
+    """``value`` if it is an integer >= ``low`` (not a bool, a float or a string)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def resolve_model(model: Union[str, Path]) -> Path:
     """A model name (bundled) or a path to a model file or its sidecar -> the sidecar path."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise InputError(f"model must be a name or a path, got {type(model).__name__}")
     if str(model) == DEFAULT_MODEL:
         name = default_model_name()
         if name is None:
@@ -143,6 +160,8 @@ class Detector:
         return out, len(tiles)
 
     def resolve_threshold(self, threshold: Union[str, float]) -> float:
+        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (str, int, float, np.number)):
+            raise InputError(f"threshold must be 'auto' or a number in (0, 1], got {threshold!r}")
         if isinstance(threshold, str):
             if threshold != "auto":
                 raise InputError(f"threshold must be 'auto' or a number in (0, 1], got {threshold!r}")
@@ -194,6 +213,8 @@ class Detector:
         timings: Dict[str, float] = {}
         t0 = time.perf_counter()
         t = self.resolve_threshold(threshold)
+        nms, thin = check_flag(nms, "nms"), check_flag(thin, "thin")
+        max_pixels = check_count(max_pixels, "max_pixels", 1)
         pixels, order, where = read_image(image, color)
         h, w = pixels.shape[:2]
         if h * w > max_pixels:
@@ -248,6 +269,8 @@ def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0, low_memor
         bundled model a 1000x1000 detection peaks at 181 instead of 454 MB, for
         1.6x the inference time (docs/results.md).
     """
+    threads = check_count(threads, "threads", 0)
+    low_memory = check_flag(low_memory, "low_memory")
     sidecar = resolve_model(model)
     info, path = read_model_info(sidecar, verify=True)
     return Detector(info, open_backend(path, info, threads, low_memory), path)

@@ -75,6 +75,8 @@ def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, s
     color : {"RGB", "BGR"}
         Channel order of an array argument (encoded images are always read correctly).
     """
+    if color not in ("RGB", "BGR"):  # checked for every input: a typo must not wait for the first array
+        raise InputError(f"color must be 'RGB' or 'BGR', got {color!r}")
     if isinstance(image, (str, Path)):
         where = str(image)
         if not Path(image).is_file():
@@ -84,10 +86,7 @@ def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, s
             raise InputError(f"{where}: not a readable image (OpenCV could not decode it)")
         order = "BGR"  # OpenCV's order for 3/4-channel files
     elif isinstance(image, np.ndarray):
-        where, a = f"array{image.shape}", image
-        if color not in ("RGB", "BGR"):
-            raise InputError(f"color must be 'RGB' or 'BGR', got {color!r}")
-        order = color
+        where, a, order = f"array{image.shape}", image, color
     elif isinstance(image, (bytes, bytearray, memoryview)):
         size = image.nbytes if isinstance(image, memoryview) else len(image)
         where = f"{type(image).__name__} of {size} bytes"
