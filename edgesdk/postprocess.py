@@ -18,6 +18,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from edgesdk import _native
+from edgesdk.arguments import check_count, check_int, check_real, is_int, is_number
 
 __all__ = [
     "NmsParams",
@@ -48,6 +49,14 @@ class NmsParams:
     r: int = 2
     s: int = 5
     m: float = 1.01
+
+    def __post_init__(self) -> None:
+        # int(2.5) would quietly be 2, and "2" would be accepted as a radius.
+        if not (is_int(self.r, 0) and is_int(self.s, 0) and is_number(self.m) and self.m > 0):
+            raise ValueError(f"nms needs integers r, s >= 0 and a positive m, got r={self.r!r}, s={self.s!r}, m={self.m!r}")
+        # numpy scalars become Python numbers: the parameters are written to JSON beside every result.
+        for name, kind in (("r", int), ("s", int), ("m", float)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -100,7 +109,7 @@ def conv_tri(image: np.ndarray, r: float, *, threads: int = 0) -> np.ndarray:
     ----------
     P. Dollár, Piotr's Computer Vision Matlab Toolbox, ``channels/convTri.m``.
     """
-    return _native.conv_tri(_as_float32_map(image, "image"), float(r), int(threads))
+    return _native.conv_tri(_as_float32_map(image, "image"), check_real(r, "conv_tri: r"), check_int(threads, "threads"))
 
 
 def edge_orientation(edge: np.ndarray, *, threads: int = 0) -> np.ndarray:
@@ -127,7 +136,7 @@ def edge_orientation(edge: np.ndarray, *, threads: int = 0) -> np.ndarray:
     P. Dollár and C. L. Zitnick, "Fast Edge Detection Using Structured
     Forests", TPAMI 2015 (``edgesDetect.m``).
     """
-    return _native.edge_orientation(_as_float32_map(edge, "edge"), int(threads))
+    return _native.edge_orientation(_as_float32_map(edge, "edge"), check_int(threads, "threads"))
 
 
 def nms(edge: np.ndarray, params: NmsParams = NmsParams(), *, threads: int = 0) -> np.ndarray:
@@ -161,8 +170,10 @@ def nms(edge: np.ndarray, params: NmsParams = NmsParams(), *, threads: int = 0) 
     P. Dollár and C. L. Zitnick, "Fast Edge Detection Using Structured
     Forests", TPAMI 2015 (``private/edgesNmsMex.cpp``).
     """
+    if not isinstance(params, NmsParams):
+        raise TypeError(f"nms: params must be an NmsParams, got {type(params).__name__}")
     return _native.nms(
-        _as_float32_map(edge, "edge"), int(params.r), int(params.s), float(params.m), int(threads)
+        _as_float32_map(edge, "edge"), params.r, params.s, float(params.m), check_int(threads, "threads")
     )
 
 
@@ -188,9 +199,8 @@ def thin(image: np.ndarray, max_iter: Optional[int] = None) -> np.ndarray:
     algorithms", Comm. ACM 32(3), 1989; L. Lam, S.-W. Lee and C. Y. Suen,
     "Thinning Methodologies - A Comprehensive Survey", TPAMI 14(9), 1992, p. 879.
     """
-    if max_iter is not None and max_iter < 0:
-        raise ValueError("max_iter must be >= 0 or None")
-    return _native.thin(_as_binary_map(image, "image"), -1 if max_iter is None else int(max_iter))
+    n = -1 if max_iter is None else check_count(max_iter, "max_iter (None: until nothing changes)", 0)
+    return _native.thin(_as_binary_map(image, "image"), n)
 
 
 def correspond_pixels(
@@ -236,8 +246,8 @@ def correspond_pixels(
     return _native.correspond_pixels(
         _as_binary_map(bmap1, "bmap1"),
         _as_binary_map(bmap2, "bmap2"),
-        float(max_dist),
-        float(outlier_cost),
+        check_real(max_dist, "max_dist"),
+        check_real(outlier_cost, "outlier_cost"),
     )
 
 
@@ -260,4 +270,4 @@ def hysteresis(edge: np.ndarray, low: float, high: float) -> np.ndarray:
     ----------
     J. Canny, "A Computational Approach to Edge Detection", TPAMI 8(6), 1986.
     """
-    return _native.hysteresis(_as_float32_map(edge, "edge"), float(low), float(high))
+    return _native.hysteresis(_as_float32_map(edge, "edge"), check_real(low, "hysteresis: low"), check_real(high, "hysteresis: high"))

@@ -13,6 +13,7 @@ from bsds_files import write_bsds_gt
 from edgesdk.cli import main
 from edgesdk.errors import InputError
 from edgesdk.eval import Protocol, evaluate, evaluate_dir, image_counts, read_ground_truth, read_prediction
+from edgesdk.postprocess import NmsParams
 
 pytest.importorskip("scipy.io")
 
@@ -245,7 +246,7 @@ def test_cli_bad_input_exits_nonzero_naming_the_problem(tmp_path):
         (["--thresholds", "0.5,0.2"], "strictly increasing"),
         (["--workers", "-1"], r"--workers: expected 0 \(all cores\) or a number of threads"),
         (["--max-dist", "nan"], r"max_dist must be in \[0, 1\]"),
-        (["--nms-r", "-1"], r"r must be in \[0, 1000\]"),
+        (["--nms-r", "-1"], r"nms needs integers r, s >= 0 and a positive m, got r=-1"),
     ],
 )
 def test_cli_refuses_protocol_options_that_mean_nothing(dataset, tmp_path, capsys, args, message):
@@ -259,3 +260,27 @@ def test_cli_refuses_protocol_options_that_mean_nothing(dataset, tmp_path, capsy
     assert code == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        # Each was accepted: "no" is truthy (thinning stayed on), True counted as 1 threshold,
+        # and a string max_dist failed as a TypeError comparing str with int.
+        (dict(thin="no"), "thin must be True or False, got 'no'"),
+        (dict(thresholds=True), "thresholds must be a positive count or a list of values, got True"),
+        (dict(max_dist="0.01"), "max_dist must be a number, got '0.01'"),
+        (dict(nms={"r": 2}), "nms must be an NmsParams or None, got dict"),
+    ],
+)
+def test_protocol_refuses_arguments_of_the_wrong_kind(kwargs, message):
+    with pytest.raises((TypeError, ValueError)) as err:
+        Protocol(**kwargs)
+    assert str(err.value) == message
+
+
+def test_protocol_of_numpy_scalars_is_written_as_json():
+    p = Protocol(thresholds=np.int64(9), max_dist=np.float64(0.01), thin=np.bool_(True), nms=NmsParams(r=np.int64(3)))
+    doc = json.loads(json.dumps(p.as_dict()))
+    assert doc["thresholds"] == 9 and doc["max_dist"] == 0.01 and doc["thin"] is True and doc["nms"]["r"] == 3
+    assert p == Protocol(thresholds=9, max_dist=0.01, nms=NmsParams(r=3))

@@ -35,6 +35,17 @@ B = np.zeros((4, 5), bool)
         (lambda: _native.conv_tri(F32, 0.0, 1), ValueError, "r must be > 0"),
         (lambda: pp.nms(np.zeros((4, 5), np.uint8)), TypeError, "divide by 255|scale integer"),
         (lambda: pp.thin(B, max_iter=-2), ValueError, "max_iter"),
+        # The wrong kind of argument, which int()/float() used to turn into something else.
+        (lambda: pp.thin(B, max_iter=2.5), ValueError, r"max_iter \(None: until nothing changes\) must be an integer >= 0, got 2.5"),
+        (lambda: pp.NmsParams(r=2.5), ValueError, "nms needs integers r, s >= 0 and a positive m, got r=2.5"),
+        (lambda: pp.NmsParams(s="5"), ValueError, "got r=2, s='5'"),
+        (lambda: pp.NmsParams(m=True), ValueError, "m=True"),
+        (lambda: pp.nms(F32, {"r": 2}), TypeError, "nms: params must be an NmsParams, got dict"),
+        (lambda: pp.nms(F32, threads=1.5), ValueError, "threads must be an integer, got 1.5"),
+        (lambda: pp.hysteresis(F32, "0.2", 0.5), ValueError, "hysteresis: low must be a number, got '0.2'"),
+        (lambda: pp.hysteresis(F32, 0.2, True), ValueError, "hysteresis: high must be a number, got True"),
+        (lambda: pp.conv_tri(F32, "1"), ValueError, "conv_tri: r must be a number, got '1'"),
+        (lambda: pp.correspond_pixels(B, B, "0.01"), ValueError, "max_dist must be a number, got '0.01'"),
     ],
 )
 def test_bad_arguments(call, exc, message):

@@ -7,6 +7,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from edgesdk.arguments import check_flag, check_real
 from edgesdk.postprocess import NmsParams
 
 
@@ -43,7 +44,17 @@ class Protocol:
     outlier_cost: float = 100.0
 
     def __post_init__(self) -> None:
+        # "no" would be truthy, True a count of 1, "0.1" a string compared with numbers.
+        # numpy scalars become Python values: the protocol is written to JSON beside every result.
+        object.__setattr__(self, "thin", check_flag(self.thin, "thin"))
+        object.__setattr__(self, "max_dist", check_real(self.max_dist, "max_dist"))
+        object.__setattr__(self, "outlier_cost", check_real(self.outlier_cost, "outlier_cost"))
+        if self.nms is not None and not isinstance(self.nms, NmsParams):
+            raise TypeError(f"nms must be an NmsParams or None, got {type(self.nms).__name__}")
+        if isinstance(self.thresholds, (bool, np.bool_)):
+            raise ValueError(f"thresholds must be a positive count or a list of values, got {self.thresholds!r}")
         if isinstance(self.thresholds, (int, np.integer)):
+            object.__setattr__(self, "thresholds", int(self.thresholds))
             if self.thresholds < 1:
                 raise ValueError("thresholds must be a positive count or a list of values")
         else:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from edgesdk import postprocess
+from edgesdk.arguments import check_count, check_flag
 from edgesdk.errors import InputError
 from edgesdk.runtime.backends import Backend, open_backend, quantize
 from edgesdk.runtime.geometry import pad_to, plan_inference, plan_tiles, round_up, tile_margin
@@ -58,20 +59,6 @@ class EdgeMap:
     timings: Dict[str, float] = field(default_factory=dict)
     tiles: int = 1
     source: str = ""
-
-
-def check_flag(value: object, name: str) -> bool:
-    """``value`` if it is a bool: a string such as "no" is truthy and would silently mean True."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def check_count(value: object, name: str, low: int) -> int:
-    """``value`` if it is an integer >= ``low`` (not a bool, a float or a string)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def resolve_model(model: Union[str, Path]) -> Path:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from edgesdk.arguments import is_int, is_number
 from edgesdk.errors import InputError
 from edgesdk.runtime.geometry import STRIDE_MULTIPLE
 from edgesdk.postprocess import NmsParams
@@ -117,6 +117,8 @@ class ModelInfo:
             info = cls(**d)
         except (TypeError, AttributeError) as exc:  # a missing or unknown key, or a list where an object belongs
             raise InputError(f"{where}: malformed model metadata ({exc})") from None
+        except ValueError as exc:  # a part that checks its own values (NmsParams)
+            raise InputError(f"{where}: {exc}") from None
         if info.backend not in ("litert", "torchscript"):
             raise InputError(f"{where}: unknown backend {info.backend!r} (litert, torchscript)")
         if info.output != "probability":
@@ -132,14 +134,6 @@ class ModelInfo:
         return path
 
 
-def _is_int(v: Any, low: int) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _value_problem(info: ModelInfo) -> Optional[str]:
     """What is wrong with a sidecar's values, or None.
 
@@ -152,22 +146,19 @@ def _value_problem(info: ModelInfo) -> Optional[str]:
         return f"input.channel_order must be 'RGB' or 'BGR', got {norm.channel_order!r}"
     for key in ("mean", "std"):
         v = getattr(norm, key)
-        if not (isinstance(v, tuple) and len(v) == 3 and all(map(_is_number, v))):
+        if not (isinstance(v, tuple) and len(v) == 3 and all(map(is_number, v))):
             return f"input.{key} must be three finite numbers, got {v!r}"
     if min(norm.std) <= 0:
         return f"input.std must be positive, got {norm.std!r}"
     for b in info.buckets:
-        if not (isinstance(b.name, str) and b.name and _is_int(b.height, 1) and _is_int(b.width, 1)):
+        if not (isinstance(b.name, str) and b.name and is_int(b.height, 1) and is_int(b.width, 1)):
             return f"bucket {b!r} needs a name and a positive integer height and width"
-    if not (_is_int(info.multiple, 1) and _is_int(info.max_tile, info.multiple)):
+    if not (is_int(info.multiple, 1) and is_int(info.max_tile, info.multiple)):
         return f"multiple and max_tile must be positive integers, max_tile >= multiple (got {info.multiple!r}, {info.max_tile!r})"
     for key in ("threshold", "hysteresis_low"):
         v = getattr(info, key)
-        if not (_is_number(v) and 0 < v <= 1):
+        if not (is_number(v) and 0 < v <= 1):
             return f"{key} must be a number in (0, 1], got {v!r}"
-    nms = info.nms
-    if not (_is_int(nms.r, 0) and _is_int(nms.s, 0) and _is_number(nms.m) and nms.m > 0):
-        return f"nms needs integers r, s >= 0 and a positive m, got {nms!r}"
     return None
 
 

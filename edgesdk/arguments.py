@@ -1,0 +1,55 @@
+"""Checks of the kinds of arguments the public API takes.
+
+Python converts too willingly: ``"no"`` is truthy, ``True`` is 1, ``int(2.5)`` is 2
+and ``float("0.4")`` is 0.4, so a wrong kind of argument would otherwise mean
+something the caller did not ask for, silently. numpy scalars count as the
+Python numbers and bools they stand for.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from edgesdk.errors import InputError
+
+
+def is_int(v: Any, low: int) -> bool:
+    """An integer (not a bool) >= ``low``."""
+    return bool(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= low)
+
+
+def is_number(v: Any) -> bool:
+    """A finite real number (not a bool, not a string)."""
+    return bool(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                and math.isfinite(v))
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """``value`` as a bool if it is one; otherwise an InputError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_count(value: Any, name: str, low: int) -> int:
+    """``value`` as an int if it is an integer >= ``low``; otherwise an InputError naming ``name``."""
+    if not is_int(value, low):
+        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_int(value: Any, name: str) -> int:
+    """``value`` as an int if it is an integer (any sign: ranges are the caller's to check)."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def check_real(value: Any, name: str) -> float:
+    """``value`` as a float if it is a real number (NaN included: ranges are the caller's to check)."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be a number, got {value!r}")
+    return float(value)
