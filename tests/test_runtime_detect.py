@@ -425,7 +425,7 @@ def test_cli_eval_with_a_bad_image_keeps_the_other_maps_and_names_every_failure(
                 "--quiet", "--out", tmp_path / "ev", cwd=tmp_path)
     assert proc.returncode == 2
     assert "2 of 4 images failed, so no benchmark was run" in proc.stderr
-    assert "000bad.jpg: not a readable image" in proc.stderr and "zzzbad.png: not a readable image" in proc.stderr
+    assert "000bad.jpg: not a readable image" in proc.stderr and "zzzbad.png: empty (0 bytes)" in proc.stderr
     maps = sorted(p.name for p in (tmp_path / "ev" / "predictions").glob("*.png"))
     assert maps == sorted(f"{p.stem}.png" for p in IMAGES[:2])
     assert not (tmp_path / "ev" / "summary.json").exists()

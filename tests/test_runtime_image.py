@@ -8,7 +8,7 @@ import pytest
 
 from edgesdk.errors import InputError
 from exif_jpeg import with_exif_orientation
-from edgesdk.runtime.image import read_image
+from edgesdk.runtime.image import read_image, stored_size
 
 
 def test_gray_rgba_sixteen_bit_and_float_arrays():
@@ -128,3 +128,64 @@ def test_encoded_bytes_and_binary_streams_are_read_as_their_file(tmp_path):
 def test_bad_bytes_and_streams_get_clear_errors(arg, message):
     with pytest.raises(InputError, match=message):
         read_image(arg)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (37, 53), (300, 17), (1030, 2001)])
+@pytest.mark.parametrize(
+    "ext,params",
+    [
+        (".png", []),
+        (".jpg", []),
+        (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),  # SOF2
+        (".bmp", []),
+        (".gif", []),
+        (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80]),  # VP8
+        (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101]),  # VP8L (lossless)
+    ],
+)
+def test_the_header_gives_the_size_the_decoder_gives(shape, ext, params):
+    img = np.random.default_rng(0).integers(0, 255, shape + (3,), dtype=np.uint8)
+    ok, buf = cv2.imencode(ext, img, params)
+    decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    assert stored_size(buf.tobytes()) == (decoded.shape[1], decoded.shape[0]) == (shape[1], shape[0])
+
+
+def test_the_header_size_of_webp_with_alpha_and_jpeg_after_exif():
+    rgba = np.zeros((45, 71, 4), np.uint8)
+    ok, buf = cv2.imencode(".webp", rgba, [cv2.IMWRITE_WEBP_QUALITY, 80])
+    assert buf.tobytes()[12:16] == b"VP8X" and stored_size(buf.tobytes()) == (71, 45)
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((24, 40, 3), np.uint8))
+    assert stored_size(with_exif_orientation(jpeg.tobytes(), 6)) == (40, 24)  # stored, not displayed, size
+    assert stored_size(b"II*\x00 a TIFF: not parsed") is None and stored_size(b"") is None
+
+
+def _png_header(width, height):
+    """The first 33 bytes of a PNG (signature, IHDR) and nothing after: no decoder can read it."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+
+
+def test_an_oversized_image_is_refused_from_its_header_before_decoding(tmp_path):
+    # A decompression bomb: a claimed 100 000 x 100 000 gray PNG (10 GB decoded). The header
+    # alone names the size; decoding it would need the memory (here: it fails to decode at all,
+    # so the size in the message can only have come from the header).
+    bomb = _png_header(100_000, 100_000)
+    with pytest.raises(InputError, match="bytes of 33 bytes: 100000x100000 is above max_pixels=64000000"):
+        read_image(bomb, max_pixels=64_000_000)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb)
+    with pytest.raises(InputError, match="bomb.png: 100000x100000 is above max_pixels=1000"):
+        read_image(path, max_pixels=1000)
+    with pytest.raises(InputError, match="bomb.png: not a readable image"):
+        read_image(path)  # no limit: it goes to the decoder, which cannot read it
+    # A real image: refused at the same limit either way, admitted at its own size.
+    ok, png = cv2.imencode(".png", np.zeros((20, 30), np.uint8))
+    with pytest.raises(InputError, match="30x20 is above max_pixels=599"):
+        read_image(png.tobytes(), max_pixels=599)
+    assert read_image(png.tobytes(), max_pixels=600)[0].shape == (20, 30, 3)
+    with pytest.raises(InputError, match=r"array\(20, 30\): 30x20 is above max_pixels=599"):
+        read_image(np.zeros((20, 30), np.uint8), max_pixels=599)
+

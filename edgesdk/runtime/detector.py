@@ -202,13 +202,7 @@ class Detector:
         t = self.resolve_threshold(threshold)
         nms, thin = check_flag(nms, "nms"), check_flag(thin, "thin")
         max_pixels = check_count(max_pixels, "max_pixels", 1)
-        pixels, order, where = read_image(image, color)
-        h, w = pixels.shape[:2]
-        if h * w > max_pixels:
-            raise InputError(
-                f"{where}: {w}x{h} is above max_pixels={max_pixels}; raise the limit (--max-pixels on the command "
-                "line) to process it in tiles"
-            )
+        pixels, order, where = read_image(image, color, max_pixels)
         t1 = time.perf_counter()
         x = self.preprocess(pixels, order)
         t2 = time.perf_counter()

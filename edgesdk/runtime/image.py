@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
-from typing import IO, Union
+from typing import IO, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -18,6 +19,72 @@ ImageLike = Union[str, Path, np.ndarray, bytes, bytearray, memoryview, IO[bytes]
 # (unlike IMREAD_UNCHANGED) applies the EXIF orientation: a phone photo is
 # processed as a viewer shows it, as training and `training.predict` read it.
 READ_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+
+
+# JPEG start-of-frame markers: SOF0-3, 5-7, 9-11, 13-15 (C4 is DHT, C8 JPG, CC DAC).
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def stored_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) from the header of a PNG, JPEG, GIF, BMP or WebP file, without decoding; None if unknown.
+
+    What lets an oversized image be refused before it is decoded: a PNG of zeros a
+    few MB long may hold gigapixels, and decoding is what takes the memory.
+
+    References
+    ----------
+    PNG: ISO/IEC 15948 (IHDR); JPEG: ITU-T T.81, B.2.2 (frame header); GIF89a spec
+    (logical screen descriptor); BMP: BITMAPINFOHEADER; WebP: RFC 9649.
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 4 <= len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # TEM, RSTn, SOI: no length
+                i += 2
+                continue
+            (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+            if marker in _JPEG_SOF and i + 9 <= len(data):
+                height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+                return width, height
+            if marker == 0xDA or length < 2:  # start of scan before a frame header: malformed
+                return None
+            i += 2 + length
+        return None
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if data[:2] == b"BM" and len(data) >= 26:
+        width, height = struct.unpack("<ii", data[18:26])
+        return abs(width), abs(height)  # a negative height: rows stored top-down
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8X":
+            w = int.from_bytes(data[24:27], "little") + 1
+            h = int.from_bytes(data[27:30], "little") + 1
+            return w, h
+        if chunk == b"VP8 ":
+            w, h = struct.unpack("<HH", data[26:30])
+            return w & 0x3FFF, h & 0x3FFF
+        if chunk == b"VP8L" and data[20] == 0x2F:
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def check_pixels(width: int, height: int, where: str, max_pixels: Optional[int]) -> None:
+    """Refuse an image of more than ``max_pixels`` pixels (None: no limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputError(
+            f"{where}: {width}x{height} is above max_pixels={max_pixels}; raise the limit (--max-pixels on the "
+            "command line) to process it in tiles"
+        )
 
 
 def to_uint8(a: np.ndarray, where: str) -> np.ndarray:
@@ -48,21 +115,24 @@ def to_three_channels(a: np.ndarray, where: str) -> np.ndarray:
     raise InputError(f"{where}: expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {a.shape}")
 
 
-def decode(data: Union[bytes, bytearray, memoryview], where: str) -> np.ndarray:
-    """Decode an encoded image (JPEG, PNG, ...) held in memory, as a file of those bytes is read."""
+def decode(data: Union[bytes, bytearray, memoryview], where: str, max_pixels: Optional[int] = None) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, ...) held in memory; one too large is refused from its header."""
     try:
         buf = np.frombuffer(data, np.uint8)
     except BufferError:  # a non-contiguous memoryview: copied out in its logical order
         buf = np.frombuffer(bytes(data), np.uint8)
     if buf.size == 0:
-        raise InputError(f"{where}: empty (no bytes to decode)")
+        raise InputError(f"{where}: empty (0 bytes)")
+    size = stored_size(buf[:1 << 20].tobytes())  # headers sit near the start (a JPEG's after its EXIF)
+    if size is not None:
+        check_pixels(*size, where, max_pixels)
     a = cv2.imdecode(buf, READ_FLAGS)
     if a is None:
         raise InputError(f"{where}: not a readable image (OpenCV could not decode it)")
     return a
 
 
-def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, str]:
+def read_image(image: ImageLike, color: str = "RGB", max_pixels: Optional[int] = None) -> tuple[np.ndarray, str, str]:
     """Load ``image`` as (H, W, 3) uint8; returns (pixels, their channel order, a name for messages).
 
     Parameters
@@ -74,6 +144,9 @@ def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, s
         or an array of pixels.
     color : {"RGB", "BGR"}
         Channel order of an array argument (encoded images are always read correctly).
+    max_pixels : int, optional
+        Refuse larger images; encoded ones (PNG, JPEG, GIF, BMP, WebP) from their
+        header, before they are decoded.
     """
     if color not in ("RGB", "BGR"):  # checked for every input: a typo must not wait for the first array
         raise InputError(f"color must be 'RGB' or 'BGR', got {color!r}")
@@ -81,26 +154,28 @@ def read_image(image: ImageLike, color: str = "RGB") -> tuple[np.ndarray, str, s
         where = str(image)
         if not Path(image).is_file():
             raise InputError(f"{where}: no such file")
-        a = cv2.imread(where, READ_FLAGS)
-        if a is None:
-            raise InputError(f"{where}: not a readable image (OpenCV could not decode it)")
-        order = "BGR"  # OpenCV's order for 3/4-channel files
+        try:
+            data = Path(image).read_bytes()  # decoded as bytes are: one path, and the header seen first
+        except OSError as exc:
+            raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+        a, order = decode(data, where, max_pixels), "BGR"  # OpenCV's order for 3/4-channel files
     elif isinstance(image, np.ndarray):
         where, a, order = f"array{image.shape}", image, color
     elif isinstance(image, (bytes, bytearray, memoryview)):
         size = image.nbytes if isinstance(image, memoryview) else len(image)
         where = f"{type(image).__name__} of {size} bytes"
-        a, order = decode(image, where), "BGR"
+        a, order = decode(image, where, max_pixels), "BGR"
     elif callable(getattr(image, "read", None)):
         name = getattr(image, "name", None)
         where = str(name) if isinstance(name, (str, Path)) else f"{type(image).__name__} stream"
         data = image.read()
         if not isinstance(data, (bytes, bytearray)):
             raise InputError(f"{where}: a stream must be opened in binary mode (its read() gave {type(data).__name__})")
-        a, order = decode(data, where), "BGR"
+        a, order = decode(data, where, max_pixels), "BGR"
     else:
         raise InputError(f"expected a path, a numpy array, encoded bytes or a binary stream, got {type(image).__name__}")
     if a.size == 0 or min(a.shape[:2]) < 1:
         raise InputError(f"{where}: empty image (shape {a.shape})")
+    check_pixels(a.shape[1], a.shape[0], where, max_pixels)
     a = to_three_channels(to_uint8(a, where), where).astype(np.uint8, copy=False)
     return np.ascontiguousarray(a), order, where
