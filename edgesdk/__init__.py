@@ -4,14 +4,19 @@
     detector = edgesdk.load()            # the bundled int8 student (LiteRT)
     result = detector.detect("photo.jpg")
     result.edges, result.probability, result.timings
+    result.save("out", "photo")          # out/photo_edges.png, out/photo_prob.png
 
 Importing edgesdk never imports torch.
 """
 
 from typing import TYPE_CHECKING
 
+# The errors edgesdk raises on purpose (InputError: a bad file, array or argument, also a
+# ValueError), so that callers can catch them without importing a submodule.
+from edgesdk.errors import EdgeSDKError, InputError
+
 __version__ = "0.1.0"
-__all__ = ["load", "Detector", "EdgeMap", "__version__"]
+__all__ = ["load", "Detector", "EdgeMap", "EdgeSDKError", "InputError", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from edgesdk.runtime import Detector, EdgeMap, load

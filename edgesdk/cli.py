@@ -7,12 +7,9 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from edgesdk.errors import EdgeSDKError
-
-if TYPE_CHECKING:
-    from edgesdk.runtime.detector import EdgeMap
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -70,18 +67,18 @@ def _eval_command(args: argparse.Namespace) -> int:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
-def expand_inputs(items: List[str]) -> Tuple[List[Path], List[str]]:
-    """Files, folders (their images) and glob patterns -> (image paths, each once; problems)."""
+def expand_inputs(items: List[str]) -> Tuple[List[Path], List[Tuple[str, str]]]:
+    """Files, folders (their images) and glob patterns -> (image paths, each once; (item, problem) pairs)."""
     import glob
 
     paths: List[Path] = []
-    problems: List[str] = []
+    problems: List[Tuple[str, str]] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
             if not found:
-                problems.append(f"{item}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                problems.append((item, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"))
             paths += found
         elif p.exists():
             paths.append(p)
@@ -89,10 +86,10 @@ def expand_inputs(items: List[str]) -> Tuple[List[Path], List[str]]:
             # recursive: `**` matches any depth, as in a shell with globstar (quoted, so the shell leaves it to us)
             found = sorted(Path(q) for q in glob.glob(item, recursive=True) if Path(q).is_file())
             if not found:
-                problems.append(f"{item}: pattern matches no file")
+                problems.append((item, "pattern matches no file"))
             paths += found
         else:
-            problems.append(f"{item}: no such file")
+            problems.append((item, "no such file"))
     # A file named twice (`photos/ photos/*.jpg`, `a.jpg ./a.jpg`) is detected once, not written again as a-2.
     seen: Set[Path] = set()
     unique = []
@@ -118,81 +115,70 @@ def output_stem(stem: str, taken: Set[str]) -> str:
     return name
 
 
-def write_outputs(out: Path, stem: str, em: "EdgeMap", fmt: str) -> None:
-    """Write ``<stem>_edges`` and ``<stem>_prob`` as png or npy; a file that cannot be written is an error naming it."""
-    import cv2
-    import numpy as np
-
-    if fmt == "png":
-        items = [("edges.png", em.edges.astype(np.uint8) * 255),
-                 ("prob.png", np.round(em.probability * 255).astype(np.uint8))]
-    else:
-        items = [("edges.npy", em.edges), ("prob.npy", em.probability)]
-    for suffix, array in items:
-        target = out / f"{stem}_{suffix}"
-        try:
-            if fmt == "png":
-                # imwrite reports most failures (a full disk, a folder in the way) by returning False.
-                ok = cv2.imwrite(str(target), array)
-            else:
-                np.save(target, array)
-                ok = True
-        except (OSError, cv2.error) as exc:
-            raise EdgeSDKError(f"could not write {target}: {exc}") from None
-        if not ok:
-            raise EdgeSDKError(f"could not write {target}")
-
-
 def _detect_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from edgesdk.runtime import load
 
     paths, problems = expand_inputs(args.inputs)
-    for msg in problems:
-        print(f"edgesdk detect: error: {msg}", file=sys.stderr)
-    if not paths:
-        return EXIT_BAD_INPUT
+    records: List[Dict[str, Any]] = []  # one per input, for --json
+    for item, why in problems:
+        print(f"edgesdk detect: error: {item}: {why}", file=sys.stderr)
+        records.append({"input": item, "error": why})
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise EdgeSDKError(f"{out}: the output folder is an existing file")
-    detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
-    out.mkdir(parents=True, exist_ok=True)
+    detector = None
+    if paths:  # with nothing to detect, neither a model nor an output folder
+        detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
+        out.mkdir(parents=True, exist_ok=True)
     taken: Set[str] = set()
-    failed = len(problems)
-    infer_ms: List[float] = []
-    bar = tqdm(paths, desc="detect", unit="img", disable=args.quiet or len(paths) < 2 or not sys.stderr.isatty())
+    talk = not (args.quiet or args.json)
+    bar = tqdm(paths, desc="detect", unit="img", disable=not talk or len(paths) < 2 or not sys.stderr.isatty())
     for path in bar:
+        record: Dict[str, Any] = {"input": str(path)}
+        records.append(record)
+        assert detector is not None
         try:
             em = detector.detect(path, nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels)
         except (EdgeSDKError, ValueError) as exc:
-            failed += 1
+            record["error"] = str(exc)
             bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
             continue
         except Exception as exc:  # one image must not cost the rest of the batch their results
-            failed += 1
-            bar.write(f"edgesdk detect: error: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            record["error"] = f"{path}: {type(exc).__name__}: {exc}"
+            bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
             continue
         stem = output_stem(path.stem, taken)
         if stem != path.stem:
             bar.write(f"edgesdk detect: note: {path} is written as {stem}_* (another input has its name)", file=sys.stderr)
         try:
-            write_outputs(out, stem, em, args.format)
+            written = em.save(out, stem, args.format)
         except EdgeSDKError as exc:
-            failed += 1
-            bar.write(f"edgesdk detect: error: {path}: {exc}", file=sys.stderr)
+            record["error"] = f"{path}: {exc}"
+            bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
             continue
-        infer_ms.append(em.timings["inference"] * 1e3)
-        if not args.quiet and len(paths) <= 10:
-            h, w = em.edges.shape
+        h, w = em.edges.shape
+        record.update(outputs=[str(q) for q in written], width=w, height=h, edge_pixels=int(em.edges.sum()),
+                      threshold=em.threshold, tiles=em.tiles, timings_ms={k: v * 1e3 for k, v in em.timings.items()})
+        if talk and len(paths) <= 10:
             t = em.timings
-            print(f"{path}: {w}x{h}, {int(em.edges.sum())} edge pixels at threshold {em.threshold:.3f}; "
+            print(f"{path}: {w}x{h}, {record['edge_pixels']} edge pixels at threshold {em.threshold:.3f}; "
                   f"inference {t['inference'] * 1e3:.0f} ms, nms {t['nms'] * 1e3:.0f} ms, thin {t['thin'] * 1e3:.0f} ms"
                   + (f", {em.tiles} tiles" if em.tiles > 1 else ""))
-    done = len(infer_ms)
-    if not args.quiet:
-        mean = f"; mean inference {sum(infer_ms) / done:.0f} ms" if done else ""
-        print(f"{done} of {done + failed} images -> {out} (model {detector.info.name}, {detector.backend.name}"
+    done = [r for r in records if "error" not in r]
+    failed = len(records) - len(done)
+    if args.json:
+        print(json.dumps({
+            "model": detector.info.name if detector else None,
+            "backend": detector.backend.name if detector else None,
+            "low_memory": bool(detector and detector.backend.low_memory),
+            "out": str(out), "done": len(done), "failed": failed, "images": records,
+        }, indent=2))
+    elif talk and detector is not None:
+        infer_ms = [r["timings_ms"]["inference"] for r in done]
+        mean = f"; mean inference {sum(infer_ms) / len(done):.0f} ms" if done else ""
+        print(f"{len(done)} of {len(records)} images -> {out} (model {detector.info.name}, {detector.backend.name}"
               f"{', low memory' if detector.backend.low_memory else ''}){mean}")
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
@@ -255,7 +241,7 @@ def _predict_dir(model: str, images: str, out: Path, threads: int, progress: boo
     detector = load(model, threads=threads)
     paths, problems = expand_inputs([images])
     if problems:
-        raise EdgeSDKError("; ".join(problems))
+        raise EdgeSDKError("; ".join(f"{item}: {why}" for item, why in problems))
     seen: dict = {}
     for p in paths:  # predictions pair with ground truth by name: x.jpg beside x.png is ambiguous
         if p.stem in seen:
@@ -379,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--low-memory", action="store_true",
                     help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
     de.add_argument("--quiet", action="store_true")
+    de.add_argument("--json", action="store_true",
+                    help="print one JSON document: per input its outputs, size, edge pixels, timings, or its error")
     de.set_defaults(run=_detect_command)
 
     mo = sub.add_parser("models", help="list bundled and local models with their measured numbers")

@@ -7,6 +7,7 @@ close to what its metadata claims for the whole test set.
 
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -341,6 +342,42 @@ def test_cli_detect_recursive_glob_and_the_pixel_limit(tmp_path):
     assert proc.returncode == 2 and "is above max_pixels=154400; raise the limit (--max-pixels" in proc.stderr
     proc = _cli("detect", deep / IMAGES[0].name, "-o", "lim", "--max-pixels", "154401", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0 and (tmp_path / "lim" / f"{IMAGES[0].stem}_edges.png").is_file()
+
+
+def test_cli_detect_json_has_a_record_per_input(tmp_path, detector):
+    import json
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    proc = _cli("detect", SAMPLE / "images", broken, "missing.jpg", "-o", "out", "--json", cwd=tmp_path)
+    assert proc.returncode == 2
+    doc = json.loads(proc.stdout)  # stdout is the document alone
+    assert doc["model"] == detector.info.name and doc["done"] == 3 and doc["failed"] == 2
+    errors = {r["input"]: r["error"] for r in doc["images"] if "error" in r}
+    assert errors == {"missing.jpg": "no such file", str(broken): f"{broken}: not a readable image (OpenCV could not decode it)"}
+    for r in doc["images"]:
+        if "error" in r:
+            continue
+        edges_png = cv2.imread(str(tmp_path / r["outputs"][0]), cv2.IMREAD_GRAYSCALE)
+        assert r["outputs"][0].endswith(f"{Path(r['input']).stem}_edges.png")
+        assert r["edge_pixels"] == int((edges_png == 255).sum()) == int(detector.detect(r["input"]).edges.sum())
+        assert (r["width"], r["height"]) == (481, 321) and r["threshold"] == detector.info.threshold
+        assert set(r["timings_ms"]) == {"read", "preprocess", "inference", "nms", "threshold", "thin"}
+
+
+def test_edge_map_save_writes_what_it_holds(tmp_path, detector):
+    em = detector.detect(IMAGES[0])
+    edges_png, prob_png = em.save(tmp_path, "x")
+    assert (edges_png.name, prob_png.name) == ("x_edges.png", "x_prob.png")
+    np.testing.assert_array_equal(cv2.imread(str(edges_png), cv2.IMREAD_GRAYSCALE) > 0, em.edges)
+    assert np.abs(cv2.imread(str(prob_png), cv2.IMREAD_GRAYSCALE) / 255.0 - em.probability).max() <= 0.5 / 255 + 1e-6
+    edges_npy, prob_npy = em.save(tmp_path, "x", format="npy")
+    np.testing.assert_array_equal(np.load(edges_npy), em.edges)
+    np.testing.assert_array_equal(np.load(prob_npy), em.probability)
+    with pytest.raises(InputError, match="format must be 'png' or 'npy', got 'jpg'"):
+        em.save(tmp_path, "x", format="jpg")
+    with pytest.raises(edgesdk.EdgeSDKError, match="could not write .*nowhere/x_edges.png"):
+        em.save(tmp_path / "nowhere", "x")
 
 
 def test_cli_models_lists_the_default(tmp_path):

@@ -22,6 +22,11 @@ USER_CODE = textwrap.dedent(
     with open("photo.jpg", "rb") as upload:
         from_stream = detector.detect(upload)
     from_bytes = detector.detect(b"...", nms=False)
+    written: list = result.save("out", "photo", format="npy")
+    try:
+        edgesdk.load("no-such-model")
+    except edgesdk.InputError as exc:
+        reason: str = str(exc)
     prob: np.ndarray = result.probability
     thin_edges = pp.thin(pp.nms(prob) >= 0.5)
     score = evaluate({"a": prob}, {"a": [thin_edges]}, Protocol(thresholds=9))

@@ -10,14 +10,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import cv2
 import numpy as np
 
 from edgesdk import postprocess
 from edgesdk.arguments import check_count, check_flag
-from edgesdk.errors import InputError
+from edgesdk.errors import EdgeSDKError, InputError
 from edgesdk.runtime.backends import Backend, open_backend, quantize
 from edgesdk.runtime.geometry import pad_to, plan_inference, plan_tiles, round_up, tile_margin
 from edgesdk.runtime.image import ImageLike, read_image
@@ -59,6 +59,48 @@ class EdgeMap:
     timings: Dict[str, float] = field(default_factory=dict)
     tiles: int = 1
     source: str = ""
+
+    def save(self, folder: Union[str, Path], stem: str, format: str = "png") -> List[Path]:
+        """Write ``<stem>_edges`` and ``<stem>_prob`` into ``folder``; returns their paths.
+
+        Parameters
+        ----------
+        folder : path
+            An existing folder.
+        stem : str
+            The files' common name (``edgesdk detect`` uses the input's).
+        format : {"png", "npy"}
+            ``png``: edges as 0/255 and the probability as 8-bit gray;
+            ``npy``: the bool edges and the float32 probability as they are.
+
+        Raises
+        ------
+        EdgeSDKError
+            A file could not be written (the message names it).
+        """
+        if format == "png":
+            items = [("edges.png", self.edges.astype(np.uint8) * 255),
+                     ("prob.png", np.round(self.probability * 255).astype(np.uint8))]
+        elif format == "npy":
+            items = [("edges.npy", self.edges), ("prob.npy", self.probability)]
+        else:
+            raise InputError(f"format must be 'png' or 'npy', got {format!r}")
+        written = []
+        for suffix, array in items:
+            target = Path(folder) / f"{stem}_{suffix}"
+            try:
+                if format == "png":
+                    # imwrite reports most failures (a full disk, a folder in the way) by returning False.
+                    ok = cv2.imwrite(str(target), array)
+                else:
+                    np.save(target, array)
+                    ok = True
+            except (OSError, cv2.error) as exc:
+                raise EdgeSDKError(f"could not write {target}: {exc}") from None
+            if not ok:
+                raise EdgeSDKError(f"could not write {target}")
+            written.append(target)
+        return written
 
 
 def resolve_model(model: Union[str, Path]) -> Path:
