@@ -64,6 +64,7 @@ def _eval_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+STDIN = "-"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
@@ -75,7 +76,9 @@ def expand_inputs(items: List[str]) -> Tuple[List[Path], List[Tuple[str, str]]]:
     problems: List[Tuple[str, str]] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
+        if item == STDIN:  # the encoded image piped in (`curl ... | edgesdk detect -`)
+            paths.append(p)
+        elif p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
             if not found:
                 problems.append((item, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"))
@@ -139,8 +142,9 @@ def _detect_command(args: argparse.Namespace) -> int:
         record: Dict[str, Any] = {"input": str(path)}
         records.append(record)
         assert detector is not None
+        source = sys.stdin.buffer if str(path) == STDIN else path
         try:
-            em = detector.detect(path, nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels)
+            em = detector.detect(source, nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels)
         except (EdgeSDKError, ValueError) as exc:
             record["error"] = str(exc)
             bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
@@ -149,8 +153,9 @@ def _detect_command(args: argparse.Namespace) -> int:
             record["error"] = f"{path}: {type(exc).__name__}: {exc}"
             bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
             continue
-        stem = output_stem(path.stem, taken)
-        if stem != path.stem:
+        wanted = "stdin" if str(path) == STDIN else path.stem
+        stem = output_stem(wanted, taken)
+        if stem != wanted:
             bar.write(f"edgesdk detect: note: {path} is written as {stem}_* (another input has its name)", file=sys.stderr)
         try:
             written = em.save(out, stem, args.format)
@@ -352,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     de = sub.add_parser("detect", help="detect edges in images (files, folders, globs)",
                         description="Writes <name>_edges.png (thin binary edges) and <name>_prob.png (probability) "
                                     "for every input; a bad input is reported and skipped, the exit code says so.")
-    de.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    de.add_argument("inputs", nargs="+", help="image files, folders or glob patterns; - reads one image from stdin")
     de.add_argument("-o", "--out", default="edges", help="output folder (default: %(default)s)")
     de.add_argument("--model", default="default", help="bundled model name or a .tflite/.ts path (default: %(default)s)")
     de.add_argument("--format", choices=("png", "npy"), default="png")

@@ -365,6 +365,20 @@ def test_cli_detect_json_has_a_record_per_input(tmp_path, detector):
         assert set(r["timings_ms"]) == {"read", "preprocess", "inference", "nms", "threshold", "thin"}
 
 
+def test_cli_detect_reads_an_image_piped_to_stdin(tmp_path, detector):
+    import json
+
+    cmd = [sys.executable, "-m", "edgesdk", "detect", "-", "-o", "out", "--json"]
+    proc = subprocess.run(cmd, input=IMAGES[2].read_bytes(), capture_output=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (record,) = json.loads(proc.stdout)["images"]
+    assert record["input"] == "-" and record["outputs"][0] == str(Path("out") / "stdin_edges.png")
+    written = cv2.imread(str(tmp_path / "out" / "stdin_edges.png"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(written > 0, detector.detect(IMAGES[2]).edges)
+    proc = subprocess.run(cmd, input=b"", capture_output=True, cwd=tmp_path)
+    assert proc.returncode == 2 and b"<stdin>: empty (0 bytes)" in proc.stderr
+
+
 def test_edge_map_save_writes_what_it_holds(tmp_path, detector):
     em = detector.detect(IMAGES[0])
     edges_png, prob_png = em.save(tmp_path, "x")
