@@ -178,13 +178,14 @@ def _detect_command(args: argparse.Namespace) -> int:
             "model": detector.info.name if detector else None,
             "backend": detector.backend.name if detector else None,
             "low_memory": bool(detector and detector.backend.low_memory),
+            "threads": detector.backend.threads if detector else None,
             "out": str(out), "done": len(done), "failed": failed, "images": records,
         }, indent=2))
     elif talk and detector is not None:
         infer_ms = [r["timings_ms"]["inference"] for r in done]
         mean = f"; mean inference {sum(infer_ms) / len(done):.0f} ms" if done else ""
-        print(f"{len(done)} of {len(records)} images -> {out} (model {detector.info.name}, {detector.backend.name}"
-              f"{', low memory' if detector.backend.low_memory else ''}){mean}")
+        print(f"{len(done)} of {len(records)} images -> {out} (model {detector.info.name}, {detector.backend.name}, "
+              f"{detector.backend.threads} threads{', low memory' if detector.backend.low_memory else ''}){mean}")
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
@@ -229,7 +230,7 @@ def _benchmark_command(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         m = report["machine"]
-        print(f"{m['cpu']} ({m['arch']}, {m['cores']} cores), threads {args.threads or 'default'}, "
+        print(f"{m['cpu']} ({m['arch']}, {m['cores']} cores), threads {args.threads or 'all'}, "
               f"median of {args.runs} runs after {args.warmup} warm-up; each row a fresh process")
         print(bench.table(rows))
     return EXIT_BAD_INPUT if any("error" in r for r in rows) else EXIT_OK
@@ -300,8 +301,8 @@ def count_arg(low: int, what: str):
     return parse
 
 
-# --threads: 0 leaves the count to the backend.
-threads_arg = count_arg(0, "0 (the backend's default) or a number of threads")
+# --threads: 0 uses every CPU the process may use.
+threads_arg = count_arg(0, "0 (every CPU) or a number of threads")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -364,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--thin", action=argparse.BooleanOptionalAction, default=True, help="thin edges (default: on)")
     de.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="edge NMS (default: on)")
     de.add_argument("--threshold", type=threshold_arg, default="auto", help="'auto' (the model's ODS threshold) or a number in (0, 1]")
-    de.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: the backend's)")
+    de.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: 0, every CPU)")
     de.add_argument("--max-pixels", type=count_arg(1, "a number of pixels"), default=MAX_PIXELS,
                     help="refuse larger images (default: %(default)s; above it, images are processed in tiles)")
     de.add_argument("--low-memory", action="store_true",
@@ -385,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="square sizes (default: 512 1000)")
     be.add_argument("--runs", type=count_arg(1, "a number of timed runs"), default=10)
     be.add_argument("--warmup", type=count_arg(0, "a number of warm-up runs"), default=2)
-    be.add_argument("--threads", type=threads_arg, default=0)
+    be.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: 0, every CPU)")
     be.add_argument("--low-memory", action="store_true", help="also measure each LiteRT model in low-memory mode")
     be.add_argument("--json", action="store_true")
     be.set_defaults(run=_benchmark_command)

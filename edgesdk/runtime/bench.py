@@ -73,7 +73,7 @@ def measure(model: str, size: int, runs: int, warmup: int, threads: int, low_mem
         "precision": det.info.precision,
         "low_memory": low_memory,
         "size": size,
-        "threads": threads,
+        "threads": det.backend.threads,  # as used: 0 asks for every CPU the process may use
         "runs": runs,
         "file_mb": round(det.path.stat().st_size / 1e6, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),

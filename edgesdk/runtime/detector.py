@@ -285,7 +285,8 @@ def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0, low_memor
     model : str or Path
         Which model.
     threads : int
-        Inference threads (0: the backend's default).
+        Inference threads (0: every CPU this process may use; LiteRT's own
+        default would be one).
     low_memory : bool
         LiteRT models only: rebuild XNNPACK's per-operator indirection buffers
         on every run instead of keeping them. Identical results; with the
