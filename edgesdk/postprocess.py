@@ -19,6 +19,7 @@ import numpy as np
 
 from edgesdk import _native
 from edgesdk.arguments import check_count, check_int, check_real, is_int, is_number
+from edgesdk.cpus import available_cpus
 
 __all__ = [
     "NmsParams",
@@ -60,6 +61,13 @@ class NmsParams:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _threads(threads: int) -> int:
+    """``threads``, with 0 resolved here to the CPUs the process may use (the kernel's
+    own fallback, std::thread::hardware_concurrency, sees neither affinity nor quota)."""
+    n = check_int(threads, "threads")
+    return min(available_cpus(), 1024) if n == 0 else n
 
 
 def _as_float32_map(edge: np.ndarray, name: str) -> np.ndarray:
@@ -109,7 +117,7 @@ def conv_tri(image: np.ndarray, r: float, *, threads: int = 0) -> np.ndarray:
     ----------
     P. Dollár, Piotr's Computer Vision Matlab Toolbox, ``channels/convTri.m``.
     """
-    return _native.conv_tri(_as_float32_map(image, "image"), check_real(r, "conv_tri: r"), check_int(threads, "threads"))
+    return _native.conv_tri(_as_float32_map(image, "image"), check_real(r, "conv_tri: r"), _threads(threads))
 
 
 def edge_orientation(edge: np.ndarray, *, threads: int = 0) -> np.ndarray:
@@ -136,7 +144,7 @@ def edge_orientation(edge: np.ndarray, *, threads: int = 0) -> np.ndarray:
     P. Dollár and C. L. Zitnick, "Fast Edge Detection Using Structured
     Forests", TPAMI 2015 (``edgesDetect.m``).
     """
-    return _native.edge_orientation(_as_float32_map(edge, "edge"), check_int(threads, "threads"))
+    return _native.edge_orientation(_as_float32_map(edge, "edge"), _threads(threads))
 
 
 def nms(edge: np.ndarray, params: NmsParams = NmsParams(), *, threads: int = 0) -> np.ndarray:
@@ -173,7 +181,7 @@ def nms(edge: np.ndarray, params: NmsParams = NmsParams(), *, threads: int = 0) 
     if not isinstance(params, NmsParams):
         raise TypeError(f"nms: params must be an NmsParams, got {type(params).__name__}")
     return _native.nms(
-        _as_float32_map(edge, "edge"), params.r, params.s, float(params.m), check_int(threads, "threads")
+        _as_float32_map(edge, "edge"), params.r, params.s, float(params.m), _threads(threads)
     )
 
 

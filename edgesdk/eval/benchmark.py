@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
+from edgesdk.cpus import available_cpus
 from edgesdk.errors import InputError
 from edgesdk.eval.counts import ImageCounts, image_counts
 from edgesdk.eval.files import pair_files, read_ground_truth, read_prediction, write_bsds_files, write_summary_json
@@ -20,11 +20,8 @@ T = TypeVar("T")
 
 
 def default_workers() -> int:
-    """Cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    """CPUs this process may use (affinity and cgroup quota; :func:`edgesdk.cpus.available_cpus`)."""
+    return available_cpus()
 
 
 def _map_images(

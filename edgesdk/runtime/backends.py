@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional, Protocol, Tuple
 
 import numpy as np
 
+from edgesdk.cpus import available_cpus
 from edgesdk.errors import EdgeSDKError
 from edgesdk.runtime.metadata import ModelInfo
 
@@ -69,14 +70,6 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 # XNNPACK delegate flags (tensorflow/lite/delegates/xnnpack/xnnpack_delegate.h).
 _XNNPACK_QS8, _XNNPACK_QU8 = 0x1, 0x2  # int8 / uint8 operators: on in LiteRT's defaults
 _XNNPACK_TRANSIENT_INDIRECTION_BUFFER = 0x20
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, as taskset or a container's cpuset limit it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # no sched_getaffinity (macOS, Windows)
-        return os.cpu_count() or 1
 
 
 class LiteRTBackend:
