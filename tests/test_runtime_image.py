@@ -159,6 +159,20 @@ def test_the_header_size_of_webp_with_alpha_and_jpeg_after_exif():
     assert stored_size(b"II*\x00 a TIFF: not parsed") is None and stored_size(b"") is None
 
 
+def test_the_header_size_of_an_os2_bitmap():
+    # BITMAPCOREHEADER (12 bytes) holds 16-bit sizes: read as the usual 32-bit ones, this 5x3
+    # image claimed 196613 x 1572865 pixels and was refused as too large.
+    import struct
+
+    w, h = 5, 3
+    pixels = bytes((w * 3 + 3) // 4 * 4 * h)  # 24-bit rows padded to 4 bytes
+    core = struct.pack("<IHHHH", 12, w, h, 1, 24)
+    bmp = b"BM" + struct.pack("<IHHI", 26 + len(pixels), 0, 0, 26) + core + pixels
+    decoded = cv2.imdecode(np.frombuffer(bmp, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert stored_size(bmp) == (decoded.shape[1], decoded.shape[0]) == (5, 3)
+    assert read_image(bmp, max_pixels=15)[0].shape == (3, 5, 3)
+
+
 def _png_header(width, height):
     """The first 33 bytes of a PNG (signature, IHDR) and nothing after: no decoder can read it."""
     import struct

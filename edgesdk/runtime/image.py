@@ -61,6 +61,9 @@ def stored_size(data: bytes) -> Optional[Tuple[int, int]]:
     if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
         return struct.unpack("<HH", data[6:10])
     if data[:2] == b"BM" and len(data) >= 26:
+        (header_size,) = struct.unpack("<I", data[14:18])
+        if header_size == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+            return struct.unpack("<HH", data[18:22])
         width, height = struct.unpack("<ii", data[18:26])
         return abs(width), abs(height)  # a negative height: rows stored top-down
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
@@ -69,7 +72,7 @@ def stored_size(data: bytes) -> Optional[Tuple[int, int]]:
             w = int.from_bytes(data[24:27], "little") + 1
             h = int.from_bytes(data[27:30], "little") + 1
             return w, h
-        if chunk == b"VP8 ":
+        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # the key frame's start code
             w, h = struct.unpack("<HH", data[26:30])
             return w & 0x3FFF, h & 0x3FFF
         if chunk == b"VP8L" and data[20] == 0x2F:
