@@ -13,6 +13,7 @@ from edgesdk.errors import EdgeSDKError
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 
 def _eval_command(args: argparse.Namespace) -> int:
@@ -220,6 +221,7 @@ def _models_command(args: argparse.Namespace) -> int:
 
 
 def _benchmark_command(args: argparse.Namespace) -> int:
+    from edgesdk.cpus import available_cpus
     from edgesdk.runtime import bench, list_models
 
     given = args.model or [info.name for info, _ in list_models()]
@@ -230,7 +232,8 @@ def _benchmark_command(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         m = report["machine"]
-        print(f"{m['cpu']} ({m['arch']}, {m['cores']} cores), threads {args.threads or 'all'}, "
+        threads = args.threads or f"{available_cpus()} (every CPU this process may use)"
+        print(f"{m['cpu']} ({m['arch']}, {m['cores']} cores), threads {threads}, "
               f"median of {args.runs} runs after {args.warmup} warm-up; each row a fresh process")
         print(bench.table(rows))
     return EXIT_BAD_INPUT if any("error" in r for r in rows) else EXIT_OK
@@ -398,6 +401,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:
+        # The reader went away (`edgesdk ... | head -1`): stop, as Unix tools do, without an error
+        # of our own; stdout points at /dev/null so that the exit's flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (EdgeSDKError, ValueError, OSError) as exc:
         print(f"edgesdk {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -415,6 +415,17 @@ def test_edge_map_save_writes_what_it_holds(tmp_path, detector):
         em.save(tmp_path / "nowhere", "x")
 
 
+def test_cli_output_to_a_closed_pipe_ends_quietly(tmp_path):
+    # `edgesdk models --json | head -c 1`: the reader has gone; this printed
+    # "error: [Errno 32] Broken pipe" with exit 2, as if the command had failed.
+    proc = subprocess.Popen([sys.executable, "-m", "edgesdk", "models", "--json"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before it writes anything
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait() == 141 and err == b""
+
+
 def test_cli_models_lists_the_default(tmp_path):
     proc = _cli("models", cwd=tmp_path)
     assert proc.returncode == 0
