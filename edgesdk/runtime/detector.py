@@ -264,7 +264,9 @@ class Detector:
         """
         timings = {} if timings is None else timings
         t0 = time.perf_counter()
-        suppressed = postprocess.nms(probability, self.info.nms) if nms else None
+        # The Detector's thread count, resolved once at load: threads=0 here would read the
+        # cgroup files again on every image, and a detector given one thread keeps to it.
+        suppressed = postprocess.nms(probability, self.info.nms, threads=self.backend.threads) if nms else None
         t1 = time.perf_counter()
         strength = suppressed if suppressed is not None else probability
         edges = postprocess.hysteresis(strength, threshold * self.info.hysteresis_low, threshold)
