@@ -143,7 +143,8 @@ def _detect_command(args: argparse.Namespace) -> int:
         record: Dict[str, Any] = {"input": str(path)}
         records.append(record)
         assert detector is not None
-        source = sys.stdin.buffer if str(path) == STDIN else path
+        from_stdin = str(path) == STDIN
+        source = sys.stdin.buffer if from_stdin else path
         try:
             em = detector.detect(source, nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels)
         except (EdgeSDKError, ValueError) as exc:
@@ -154,7 +155,7 @@ def _detect_command(args: argparse.Namespace) -> int:
             record["error"] = f"{path}: {type(exc).__name__}: {exc}"
             bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
             continue
-        wanted = "stdin" if str(path) == STDIN else path.stem
+        wanted = "stdin" if from_stdin else path.stem
         stem = output_stem(wanted, taken)
         if stem != wanted:
             bar.write(f"edgesdk detect: note: {path} is written as {stem}_* (another input has its name)", file=sys.stderr)

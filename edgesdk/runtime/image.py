@@ -25,7 +25,7 @@ READ_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def stored_size(data: bytes) -> Optional[Tuple[int, int]]:
+def stored_size(data: Union[bytes, memoryview]) -> Optional[Tuple[int, int]]:
     """(width, height) from the header of a PNG, JPEG, GIF, BMP or WebP file, without decoding; None if unknown.
 
     What lets an oversized image be refused before it is decoded: a PNG of zeros a
@@ -126,7 +126,7 @@ def decode(data: Union[bytes, bytearray, memoryview], where: str, max_pixels: Op
         buf = np.frombuffer(bytes(data), np.uint8)
     if buf.size == 0:
         raise InputError(f"{where}: empty (0 bytes)")
-    size = stored_size(buf[:1 << 20].tobytes())  # headers sit near the start (a JPEG's after its EXIF)
+    size = stored_size(buf.data)  # a view, not a copy: the header walk reads only the first segments
     if size is not None:
         check_pixels(*size, where, max_pixels)
     a = cv2.imdecode(buf, READ_FLAGS)
@@ -153,30 +153,30 @@ def read_image(image: ImageLike, color: str = "RGB", max_pixels: Optional[int] =
     """
     if color not in ("RGB", "BGR"):  # checked for every input: a typo must not wait for the first array
         raise InputError(f"color must be 'RGB' or 'BGR', got {color!r}")
+    encoded: Union[bytes, bytearray, memoryview] = b""
     if isinstance(image, (str, Path)):
         where = str(image)
         if not Path(image).is_file():
             raise InputError(f"{where}: no such file")
         try:
-            data = Path(image).read_bytes()  # decoded as bytes are: one path, and the header seen first
+            encoded = Path(image).read_bytes()  # decoded as bytes are: one path, and the header seen first
         except OSError as exc:
             raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
-        a, order = decode(data, where, max_pixels), "BGR"  # OpenCV's order for 3/4-channel files
     elif isinstance(image, np.ndarray):
         where, a, order = f"array{image.shape}", image, color
     elif isinstance(image, (bytes, bytearray, memoryview)):
         size = image.nbytes if isinstance(image, memoryview) else len(image)
-        where = f"{type(image).__name__} of {size} bytes"
-        a, order = decode(image, where, max_pixels), "BGR"
+        where, encoded = f"{type(image).__name__} of {size} bytes", image
     elif callable(getattr(image, "read", None)):
         name = getattr(image, "name", None)
         where = str(name) if isinstance(name, (str, Path)) else f"{type(image).__name__} stream"
-        data = image.read()
-        if not isinstance(data, (bytes, bytearray)):
-            raise InputError(f"{where}: a stream must be opened in binary mode (its read() gave {type(data).__name__})")
-        a, order = decode(data, where, max_pixels), "BGR"
+        encoded = image.read()
+        if not isinstance(encoded, (bytes, bytearray)):
+            raise InputError(f"{where}: a stream must be opened in binary mode (its read() gave {type(encoded).__name__})")
     else:
         raise InputError(f"expected a path, a numpy array, encoded bytes or a binary stream, got {type(image).__name__}")
+    if not isinstance(image, np.ndarray):
+        a, order = decode(encoded, where, max_pixels), "BGR"  # OpenCV's order for 3/4-channel images
     if a.size == 0 or min(a.shape[:2]) < 1:
         raise InputError(f"{where}: empty image (shape {a.shape})")
     check_pixels(a.shape[1], a.shape[0], where, max_pixels)
