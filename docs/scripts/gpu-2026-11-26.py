@@ -27,6 +27,13 @@ cached, then from each one the bundled network's η-0.15 KD cycle (the CPU's ``m
 recipe); packed with ``pack --init runs/rcf-rebuild/model.pt:rcf-rebuild.bf16.pt --init
 runs/model-g7-kd-bal-eta015-lr3e-4-s1-cpu/model.pt:model-g7-s1.pt``.
 
+A fifth lease (2026-11-27, stop 27, a fresh machine again) used ``--soup-teachers 0.15:0,0.15:1,0.5:0``:
+a parent RCF from HED as ``rcf-rebuild`` was made, then three siblings from it side by side (label
+threshold eta and seed per sibling), then their uniform weight average; the soup and two siblings come
+back in the call, the third sibling and the parent in a second call on the still-warm machine
+(``cp /tmp/gpu-work/later/* $OUT``); packed with ``pack --init
+../shared/weights/hed_bsds500_vgg16.pth:hed_bsds500_vgg16.bf16.pth``.
+
 A third lease (a fresh machine: no run of the earlier ones survived it) used ``--rebuild``: from the
 shared weights alone, RCF from HED (1500 iterations at backbone lr x0.1, then the full rate to a
 deadline) beside two seeds of the Model from ImageNet (a cycle alone to a deadline, then a class-balanced
@@ -99,13 +106,13 @@ SHARED_WEIGHTS = ("hed_bsds500_vgg16.pth", "mobilenet_v2_imagenet.pth")
 
 def unpack(args) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    if args.rebuild:
+    if args.rebuild or args.soup_teachers:
         # From the shared weights: sent as gpu/<stem>.bf16.pth.xz, written back in float32 to
         # WORK/shared/weights/<name>, which the stages find through $EDGESDK_SHARED.
         import torch
 
         (WORK / "shared" / "weights").mkdir(parents=True, exist_ok=True)
-        for name in SHARED_WEIGHTS:
+        for name in SHARED_WEIGHTS[:1] if args.soup_teachers else SHARED_WEIGHTS:  # the soup needs HED only
             sd = load_pt(CARRIED / f"{Path(name).stem}.bf16.pth.xz")
             torch.save(cast_floats(sd, torch.float32), WORK / "shared" / "weights" / name)
         return
@@ -188,7 +195,7 @@ def fit_to_deadline(tr, deadline: float, smoke: bool, label: str) -> Path:
     return path
 
 
-def return_teacher(path: Path, name: str, xz: bool = False) -> None:
+def return_teacher(path: Path, name: str, xz: bool = False, out: Path = OUT) -> None:
     """The teacher into OUT as two bfloat16 halves (by bytes), each under the 16 MiB a returned file may have.
 
     ``xz``: each half xz-compressed (``NAME.a.pt.xz``; bf16 weights shrink by about 30 %), so that two
@@ -205,17 +212,18 @@ def return_teacher(path: Path, name: str, xz: bool = False) -> None:
     for part, chunk in (("a", keys[:cut]), ("b", keys[cut:])):
         half = {k: v for k, v in doc.items() if k != "state_dict"}
         half["state_dict"] = cast_floats({k: doc["state_dict"][k] for k in chunk}, torch.bfloat16)
-        save_out(half, f"{name}.{part}.pt", xz)
+        save_out(half, f"{name}.{part}.pt", xz, out)
 
 
-def save_out(doc: dict, name: str, xz: bool) -> None:
-    """``doc`` into OUT as ``name``, or xz-compressed as ``name.xz``."""
+def save_out(doc: dict, name: str, xz: bool, out: Path = OUT) -> None:
+    """``doc`` into ``out`` (OUT) as ``name``, or xz-compressed as ``name.xz``."""
     import torch
 
+    out.mkdir(parents=True, exist_ok=True)
     if xz:
-        save_xz(doc, OUT / f"{name}.xz")
+        save_xz(doc, out / f"{name}.xz")
     else:
-        torch.save(doc, OUT / name)
+        torch.save(doc, out / name)
 
 
 def kd_name(args) -> str:
@@ -243,6 +251,89 @@ def student(args, name: str, config: str, init: Path, extra: dict) -> Path:
     path = tr.save_final()
     say(f"{name}: {tr.iteration} iterations in {time.time() - t:.0f} s")
     return path
+
+
+LATER = "later"  # WORK/later: what a second call on the still-warm machine copies into OUT
+
+
+def parse_siblings(spec: str) -> list:
+    """``"0.15:0,0.5:1"`` -> [(0.15, 0), (0.5, 1)]: the (eta, seed) of each sibling teacher."""
+    out = []
+    for item in spec.split(","):
+        eta, _, seed = item.partition(":")
+        out.append((float(eta), int(seed or 0)))
+    return out
+
+
+def sibling_name(parent: str, eta: float, seed: int) -> str:
+    return f"{parent}-eta{f'{eta:g}'.replace('.', '')}-s{seed}"
+
+
+def soup_parent(args) -> None:
+    """RCF from the shared HED as ``rcf-rebuild`` was made (heads at backbone lr x0.1, then the full rate
+    to --deadline, eta 0.5): the parent of the sibling teachers. It goes back only in the second call."""
+    import torch
+
+    from training.config import load_config
+    from training.train import Trainer
+
+    torch.backends.cudnn.benchmark = True
+    heads = f"{args.teacher_name}-heads"
+    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
+        args.smoke, args.device, **{"run.name": heads, "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
+                                    "run.iterations": 6 if args.smoke else args.teacher_heads_its,
+                                    "model.backbone_lr_mult": 0.1}))
+    tr = Trainer(cfg, WORK / heads)
+    tr.fit()
+    init = tr.save_final()
+    say(f"parent heads: {tr.iteration} iterations in {tr.wall_s:.0f} s")
+    del tr
+    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
+        args.smoke, args.device, **{"run.name": args.teacher_name, "model.init": str(init),
+                                    "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
+                                    "run.iterations": 10**7, "model.backbone_lr_mult": 1.0}))
+    tr = Trainer(cfg, WORK / args.teacher_name)
+    fit_to_deadline(tr, args.deadline, args.smoke, "parent")
+
+
+def soup_sibling(args) -> None:
+    """One sibling: the parent continued at --eta with --seed (VGG16 at the full lr, batch 8) to --deadline.
+
+    Saved as WORK/<name>/model.pt; the driver averages the siblings and sends them back."""
+    import torch
+
+    from training.config import load_config
+    from training.train import Trainer
+
+    torch.backends.cudnn.benchmark = True
+    name = sibling_name(args.teacher_name, args.eta, args.seed)
+    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
+        args.smoke, args.device, **{"run.name": name, "model.init": str(WORK / args.teacher_name / "model.pt"),
+                                    "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
+                                    "run.seed": args.seed, "run.iterations": 10**7, "model.backbone_lr_mult": 1.0,
+                                    "data.eta": args.eta}))
+    tr = Trainer(cfg, WORK / name)
+    fit_to_deadline(tr, args.deadline, args.smoke, name)
+
+
+def soup_and_return(args, names: list) -> None:
+    """The uniform weight average of the siblings (``training average``'s), then what goes back: the
+    soup and the first and last sibling into OUT now, the others and the parent into WORK/later."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from training.averaging import average_checkpoints
+
+    soup = f"soup-{args.teacher_name}-{len(names)}"
+    average_checkpoints([WORK / n / "model.pt" for n in names], WORK / soup / "model.pt")
+    say(f"{soup}: the uniform average of {', '.join(names)}")
+    now = [soup, names[0], names[-1]]
+    later = [n for n in names if n not in now] + [args.teacher_name]
+    with ThreadPoolExecutor(len(now) + len(later)) as pool:  # lzma releases the GIL
+        jobs = [pool.submit(return_teacher, WORK / n / "model.pt", n, True, OUT) for n in now]
+        jobs += [pool.submit(return_teacher, WORK / n / "model.pt", n, True, WORK / LATER) for n in later]
+        for j in jobs:
+            j.result()
+    say(f"sent now: {now}; kept in {WORK / LATER} for a second call: {later}")
 
 
 def side_kd(args) -> None:
@@ -393,11 +484,13 @@ def students_alone(args) -> None:
         k += 1
 
 
-def wait_and_archive(procs, hard: float) -> None:
-    """Wait for the stages (SIGTERM, on which a trainer checkpoints, at ``hard``); then pack their logs.
+def wait_and_archive(procs, hard: float, archive: bool = True) -> list:
+    """Wait for the stages (SIGTERM, on which a trainer checkpoints, at ``hard``); then pack their logs
+    (unless ``archive`` is false: a later stage follows). Returns their exit codes.
 
     At most eight files come back: the logs travel as one archive, and their ends in the output.
     """
+    codes = []
     for name, p in procs:
         try:
             rc = p.wait(timeout=max(1.0, hard - time.time()))
@@ -405,10 +498,18 @@ def wait_and_archive(procs, hard: float) -> None:
             p.terminate()
             rc = p.wait(timeout=30)
         say(f"{name} exited with {rc}")
+        codes.append(rc)
+    if archive:
+        archive_logs([name for name, _ in procs])
+    return codes
+
+
+def archive_logs(names) -> None:
+    """Every stage's log into OUT/logs.tar.gz, and the ends of the named ones printed."""
     with tarfile.open(OUT / "logs.tar.gz", "w:gz") as tar:
         for log in [*WORK.glob("*.log"), *WORK.glob("*/train.log")]:
             tar.add(log, arcname=str(log.relative_to(WORK)))
-    for name, _ in procs:
+    for name in names:
         print(f"--- end of {name}.log", "".join((WORK / f"{name}.log").read_text().splitlines(True)[-15:]), sep="\n")
 
 
@@ -449,6 +550,29 @@ def run(args) -> None:
                 "rebuild-student", "--seed", k, "--alone-deadline", str(start + 0.57 * args.budget),
                 "--deadline", str(start + 0.89 * args.budget), *common], env))
         wait_and_archive(procs, start + 0.95 * args.budget)
+    elif args.soup_teachers:
+        # Sibling teachers for a weight average: a parent from HED (as rcf-rebuild), then one sibling per
+        # (eta, seed) side by side from it, each to the same deadline; then their uniform average.
+        env["EDGESDK_SHARED"] = str(WORK / "shared")
+        sibs = parse_siblings(args.soup_teachers)
+        sub = [*common, "--teacher-heads-its", str(args.teacher_heads_its)]
+        parent = stage(me, "parent", ["soup-parent", "--deadline", str(start + args.teacher_share * args.budget), *sub],
+                       env)
+        if wait_and_archive([parent], start + args.teacher_share * args.budget + 60, archive=False) != [0]:
+            archive_logs(["parent"])
+            raise SystemExit("the parent teacher failed; no siblings")
+        procs = []
+        for eta, seed in sibs:
+            s2 = list(sub)
+            s2[s2.index("--workers") + 1] = str(max(1, args.workers // len(sibs)))
+            procs.append(stage(me, sibling_name(args.teacher_name, eta, seed), [
+                "soup-sibling", "--eta", str(eta), "--seed", str(seed),
+                "--deadline", str(start + args.sibling_share * args.budget), *s2], env))
+        codes = wait_and_archive(procs, start + args.sibling_share * args.budget + 60, archive=False)
+        names = [sibling_name(args.teacher_name, e, k) for (e, k), rc in zip(sibs, codes) if rc == 0]
+        if names:
+            soup_and_return(args, names)
+        archive_logs(["parent", *(n for n, _ in procs)])
     elif args.eta_teachers:
         # One teacher per labelling threshold, side by side, then each one's KD cycle: an A/B of the
         # teacher's eta (0.5, rcf.toml's, is the control) and of what it gives the student.
@@ -556,7 +680,7 @@ def merge(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=["pack", "run", "teacher", "alone", "sidekd", "rebuild-teacher", "rebuild-student",
-                                      "eta-teacher", "merge"])
+                                      "eta-teacher", "soup-parent", "soup-sibling", "merge"])
     p.add_argument("--init", action="append", help="(pack) SRC:NAME, a model to send as gpu/NAME.xz; repeat")
     p.add_argument("--returned", help="(merge) the folder the lease's files came back to")
     p.add_argument("--commit", help="(merge) the commit the lease ran, recorded in the models")
@@ -587,6 +711,10 @@ def main() -> None:
     p.add_argument("--eta", type=float, default=0.5, help="(eta-teacher) the teacher's data.eta")
     p.add_argument("--teacher-share", type=float, default=0.55,
                    help="(run --eta-teachers) the fraction of the budget the teachers train for")
+    p.add_argument("--soup-teachers", help="(run) comma-separated ETA:SEED: a parent RCF from HED, then one sibling "
+                                            "per pair side by side from it, then their uniform weight average")
+    p.add_argument("--sibling-share", type=float, default=0.84,
+                   help="(run --soup-teachers) the fraction of the budget by which the siblings end")
     p.add_argument("--no-kd", action="store_true", help="(teacher) stop after the teacher")
     p.add_argument("--budget", type=float, default=540.0, help="seconds the whole run may take")
     p.add_argument("--deadline", type=float, help="(stages) wall-clock time to end by")
@@ -598,6 +726,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     {"pack": pack, "run": run, "teacher": teacher, "alone": students_alone, "sidekd": side_kd,
      "rebuild-teacher": rebuild_teacher, "rebuild-student": rebuild_student, "eta-teacher": eta_teacher,
+     "soup-parent": soup_parent, "soup-sibling": soup_sibling,
      "merge": merge}[args.stage](args)
 
 
