@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 from edgesdk.errors import EdgeSDKError
 
@@ -71,38 +71,46 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 def expand_inputs(items: List[str]) -> Tuple[List[Path], List[Tuple[str, str]]]:
     """Files, folders (their images) and glob patterns -> (image paths, each once; (item, problem) pairs)."""
+    entries = expand_in_order(items)
+    return [e for e in entries if isinstance(e, Path)], [e for e in entries if isinstance(e, tuple)]
+
+
+def expand_in_order(items: List[str]) -> List[Union[Path, Tuple[str, str]]]:
+    """:func:`expand_inputs` as one list in the order of ``items``: each image path (once, where it first
+    appears) or, for an item that names none, its (item, problem) pair."""
     import glob
 
-    paths: List[Path] = []
-    problems: List[Tuple[str, str]] = []
+    entries: List[Union[Path, Tuple[str, str]]] = []
     for item in items:
         p = Path(item)
         if item == STDIN:  # the encoded image piped in (`curl ... | edgesdk detect -`)
-            paths.append(p)
+            entries.append(p)
         elif p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
             if not found:
-                problems.append((item, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"))
-            paths += found
+                entries.append((item, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"))
+            entries += found
         elif p.exists():
-            paths.append(p)
+            entries.append(p)
         elif any(c in item for c in "*?["):
             # recursive: `**` matches any depth, as in a shell with globstar (quoted, so the shell leaves it to us)
             found = sorted(Path(q) for q in glob.glob(item, recursive=True) if Path(q).is_file())
             if not found:
-                problems.append((item, "pattern matches no file"))
-            paths += found
+                entries.append((item, "pattern matches no file"))
+            entries += found
         else:
-            problems.append((item, "no such file"))
+            entries.append((item, "no such file"))
     # A file named twice (`photos/ photos/*.jpg`, `a.jpg ./a.jpg`) is detected once, not written again as a-2.
     seen: Set[Path] = set()
-    unique = []
-    for q in paths:
-        key = q.resolve()
-        if key not in seen:
+    unique: List[Union[Path, Tuple[str, str]]] = []
+    for e in entries:
+        if isinstance(e, Path):
+            key = e.resolve()
+            if key in seen:
+                continue
             seen.add(key)
-            unique.append(q)
-    return unique, problems
+        unique.append(e)
+    return unique
 
 
 def output_stem(stem: str, taken: Set[str]) -> str:
@@ -124,11 +132,19 @@ def _detect_command(args: argparse.Namespace) -> int:
 
     from edgesdk.runtime import load
 
-    paths, problems = expand_inputs(args.inputs)
-    records: List[Dict[str, Any]] = []  # one per input, for --json
-    for item, why in problems:
-        print(f"edgesdk detect: error: {item}: {why}", file=sys.stderr)
-        records.append({"input": item, "error": why})
+    # One record per input, for --json, in the order of the arguments; the inputs that name no image are
+    # reported at once, before a batch that may take minutes.
+    records: List[Dict[str, Any]] = []
+    todo: List[Tuple[Path, Dict[str, Any]]] = []
+    for entry in expand_in_order(args.inputs):
+        if isinstance(entry, tuple):
+            item, why = entry
+            print(f"edgesdk detect: error: {item}: {why}", file=sys.stderr)
+            records.append({"input": item, "error": why})
+        else:
+            records.append({"input": str(entry)})
+            todo.append((entry, records[-1]))
+    paths = [path for path, _ in todo]
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise EdgeSDKError(f"{out}: the output folder is an existing file")
@@ -138,10 +154,8 @@ def _detect_command(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     taken: Set[str] = set()
     talk = not (args.quiet or args.json)
-    bar = tqdm(paths, desc="detect", unit="img", disable=not talk or len(paths) < 2 or not sys.stderr.isatty())
-    for path in bar:
-        record: Dict[str, Any] = {"input": str(path)}
-        records.append(record)
+    bar = tqdm(todo, desc="detect", unit="img", disable=not talk or len(paths) < 2 or not sys.stderr.isatty())
+    for path, record in bar:
         assert detector is not None
         from_stdin = str(path) == STDIN
         source = sys.stdin.buffer if from_stdin else path

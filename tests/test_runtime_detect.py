@@ -386,6 +386,22 @@ def test_cli_detect_json_has_a_record_per_input(tmp_path, detector):
         assert set(r["timings_ms"]) == {"read", "preprocess", "inference", "nms", "threshold", "thin"}
 
 
+def test_cli_detect_json_keeps_the_order_of_the_arguments(tmp_path, detector):
+    # A script pairs records with its arguments: a missing file in the middle was listed first
+    # (the inputs that name no image were gathered apart from the images).
+    import json
+
+    a, b = (str(p) for p in IMAGES[:2])
+    proc = _cli("detect", a, "missing.jpg", b, "photos/*.png", a, "-o", "out", "--json", cwd=tmp_path)
+    assert proc.returncode == 2
+    doc = json.loads(proc.stdout)
+    assert [r["input"] for r in doc["images"]] == [a, "missing.jpg", b, "photos/*.png"]  # the repeat of a once
+    assert ["error" in r for r in doc["images"]] == [False, True, False, True]
+    assert doc["done"] == 2 and doc["failed"] == 2
+    # the missing inputs are still named before any detection runs
+    assert proc.stderr.index("missing.jpg: no such file") < proc.stderr.index("photos/*.png: pattern matches no file")
+
+
 def test_cli_detect_reads_an_image_piped_to_stdin(tmp_path, detector):
     import json
 
