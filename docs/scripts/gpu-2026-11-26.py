@@ -31,7 +31,8 @@ A fifth lease (2026-11-27, stop 27, a fresh machine again) used ``--soup-teacher
 a parent RCF from HED as ``rcf-rebuild`` was made, then three siblings from it side by side (label
 threshold eta and seed per sibling), then their uniform weight average; the soup and two siblings come
 back in the call, the third sibling and the parent in a second call on the still-warm machine
-(``cp /tmp/gpu-work/later/* $OUT``); packed with ``pack --init
+(``cp /tmp/gpu-work/later/* $OUT``; it came a minute late, after the machine's 30 s of idle warmth, and
+found a fresh machine: issue it at once, or send less); packed with ``pack --init
 ../shared/weights/hed_bsds500_vgg16.pth:hed_bsds500_vgg16.bf16.pth``.
 
 A third lease (a fresh machine: no run of the earlier ones survived it) used ``--rebuild``: from the
@@ -270,30 +271,9 @@ def sibling_name(parent: str, eta: float, seed: int) -> str:
 
 
 def soup_parent(args) -> None:
-    """RCF from the shared HED as ``rcf-rebuild`` was made (heads at backbone lr x0.1, then the full rate
-    to --deadline, eta 0.5): the parent of the sibling teachers. It goes back only in the second call."""
-    import torch
-
-    from training.config import load_config
-    from training.train import Trainer
-
-    torch.backends.cudnn.benchmark = True
-    heads = f"{args.teacher_name}-heads"
-    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
-        args.smoke, args.device, **{"run.name": heads, "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
-                                    "run.iterations": 6 if args.smoke else args.teacher_heads_its,
-                                    "model.backbone_lr_mult": 0.1}))
-    tr = Trainer(cfg, WORK / heads)
-    tr.fit()
-    init = tr.save_final()
-    say(f"parent heads: {tr.iteration} iterations in {tr.wall_s:.0f} s")
-    del tr
-    cfg = load_config(REPO / "training/configs/rcf.toml", sets(
-        args.smoke, args.device, **{"run.name": args.teacher_name, "model.init": str(init),
-                                    "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
-                                    "run.iterations": 10**7, "model.backbone_lr_mult": 1.0}))
-    tr = Trainer(cfg, WORK / args.teacher_name)
-    fit_to_deadline(tr, args.deadline, args.smoke, "parent")
+    """RCF from the shared HED as ``rcf-rebuild`` was made (:func:`teacher_from_hed`, eta 0.5): the parent
+    of the sibling teachers. It goes back only in the second call."""
+    teacher_from_hed(args, "parent")
 
 
 def soup_sibling(args) -> None:
@@ -400,16 +380,12 @@ def eta_teacher(args) -> None:
 REBUILD_CACHE = "teacher-rebuild"
 
 
-def rebuild_teacher(args) -> None:
-    """RCF from the shared HED weights: heads first (backbone lr x0.1), then the full rate to a deadline.
-
-    The two phases are the CPU cycles' recipe then the GPU cycles' (docs/results.md, The teacher), in
-    one lease. The teacher goes back in bf16 halves; its maps are cached (padded, as evaluated) for the
-    students' KD cycles, which wait for the ``done`` marker.
-    """
+def teacher_from_hed(args, label: str):
+    """RCF from the shared HED weights in two phases: ``--teacher-heads-its`` iterations with the backbone at
+    the config's tenth of the lr (the new 21-channel heads learn), then the full rate on a cosine schedule
+    sized to end by ``--deadline``. Returns the trainer and the saved model's path."""
     import torch
 
-    from training.cache_teacher import cache_teacher
     from training.config import load_config
     from training.train import Trainer
 
@@ -422,14 +398,26 @@ def rebuild_teacher(args) -> None:
     tr = Trainer(cfg, WORK / heads)
     tr.fit()
     init = tr.save_final()
-    say(f"teacher heads: {tr.iteration} iterations in {tr.wall_s:.0f} s")
+    say(f"{label} heads: {tr.iteration} iterations in {tr.wall_s:.0f} s")
     del tr
     cfg = load_config(REPO / "training/configs/rcf.toml", sets(
         args.smoke, args.device, **{"run.name": args.teacher_name, "model.init": str(init),
                                     "run.batch": 2 if args.smoke else 8, "run.workers": args.workers,
                                     "run.iterations": 10**7, "model.backbone_lr_mult": 1.0}))
     tr = Trainer(cfg, WORK / args.teacher_name)
-    path = fit_to_deadline(tr, args.deadline, args.smoke, "teacher")
+    return tr, fit_to_deadline(tr, args.deadline, args.smoke, label)
+
+
+def rebuild_teacher(args) -> None:
+    """RCF from the shared HED weights: heads first (backbone lr x0.1), then the full rate to a deadline.
+
+    The two phases are the CPU cycles' recipe then the GPU cycles' (docs/results.md, The teacher), in
+    one lease. The teacher goes back in bf16 halves; its maps are cached (padded, as evaluated) for the
+    students' KD cycles, which wait for the ``done`` marker.
+    """
+    from training.cache_teacher import cache_teacher
+
+    tr, path = teacher_from_hed(args, "teacher")
     return_teacher(path, args.teacher_name)
     cache = WORK / REBUILD_CACHE
     cache_teacher(tr.model.float(), cache, limit=4 if args.smoke else 0, device=str(tr.device))
