@@ -144,17 +144,16 @@ def _detect_command(args: argparse.Namespace) -> int:
         else:
             records.append({"input": str(entry)})
             todo.append((entry, records[-1]))
-    paths = [path for path, _ in todo]
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise EdgeSDKError(f"{out}: the output folder is an existing file")
     detector = None
-    if paths:  # with nothing to detect, neither a model nor an output folder
+    if todo:  # with nothing to detect, neither a model nor an output folder
         detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
         out.mkdir(parents=True, exist_ok=True)
     taken: Set[str] = set()
     talk = not (args.quiet or args.json)
-    bar = tqdm(todo, desc="detect", unit="img", disable=not talk or len(paths) < 2 or not sys.stderr.isatty())
+    bar = tqdm(todo, desc="detect", unit="img", disable=not talk or len(todo) < 2 or not sys.stderr.isatty())
     for path, record in bar:
         assert detector is not None
         from_stdin = str(path) == STDIN
@@ -182,7 +181,7 @@ def _detect_command(args: argparse.Namespace) -> int:
         h, w = em.edges.shape
         record.update(outputs=[str(q) for q in written], width=w, height=h, edge_pixels=int(em.edges.sum()),
                       threshold=em.threshold, tiles=em.tiles, timings_ms={k: v * 1e3 for k, v in em.timings.items()})
-        if talk and len(paths) <= 10:
+        if talk and len(todo) <= 10:
             t = em.timings
             print(f"{path}: {w}x{h}, {record['edge_pixels']} edge pixels at threshold {em.threshold:.3f}; "
                   f"inference {t['inference'] * 1e3:.0f} ms, nms {t['nms'] * 1e3:.0f} ms, thin {t['thin'] * 1e3:.0f} ms"
