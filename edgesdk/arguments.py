@@ -16,15 +16,24 @@ import numpy as np
 from edgesdk.errors import InputError
 
 
+def _integral(v: Any) -> bool:
+    """An integer of Python or numpy, not a bool (which Python counts as an int)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _real(v: Any) -> bool:
+    """A real number of Python or numpy (NaN and inf included), not a bool."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
 def is_int(v: Any, low: int) -> bool:
     """An integer (not a bool) >= ``low``."""
-    return bool(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= low)
+    return bool(_integral(v) and v >= low)
 
 
 def is_number(v: Any) -> bool:
     """A finite real number (not a bool, not a string)."""
-    return bool(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-                and math.isfinite(v))
+    return bool(_real(v) and math.isfinite(v))
 
 
 def check_flag(value: Any, name: str) -> bool:
@@ -43,13 +52,13 @@ def check_count(value: Any, name: str, low: int) -> int:
 
 def check_int(value: Any, name: str) -> int:
     """``value`` as an int if it is an integer (any sign: ranges are the caller's to check)."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+    if not _integral(value):
         raise InputError(f"{name} must be an integer, got {value!r}")
     return int(value)
 
 
 def check_real(value: Any, name: str) -> float:
     """``value`` as a float if it is a real number (NaN included: ranges are the caller's to check)."""
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+    if not _real(value):
         raise InputError(f"{name} must be a number, got {value!r}")
     return float(value)
