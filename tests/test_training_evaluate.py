@@ -11,7 +11,7 @@ cv2 = pytest.importorskip("cv2")
 from torch import nn  # noqa: E402
 
 from training.__main__ import parse_scales, scales_note  # noqa: E402
-from training.evaluate import MULTI_SCALES, forward_scales, predict  # noqa: E402
+from training.evaluate import MULTI_SCALES, forward_scales, predict, side_outputs  # noqa: E402
 from training.models.interface import CAFFE_VGG_INPUT, EdgeOutputs  # noqa: E402
 
 
@@ -94,6 +94,53 @@ def test_flip_is_the_mean_with_the_mirrored_image_s_map():
     np.testing.assert_allclose(predict(model, bgr, flip=True), (predict(model, bgr) + mirrored) / 2, atol=1e-6)
 
 
+def small_rcf():
+    """A narrow RCF (no BatchNorm, no dropout: training mode computes the same convolutions)."""
+    from training.models.rcf import RCF
+
+    torch.manual_seed(4)
+    return RCF(channels=((8, 8), (8, 8), (8, 8, 8), (8, 8, 8), (8, 8, 8)), mid=4)
+
+
+def test_late_merging_is_the_mean_of_the_fused_and_side_probabilities():
+    # Reference: the training forward, which upsamples every side to full size for deep supervision
+    # (and fuses them with an einsum, not the inference path's per-side sum), run by hand here.
+    from training.data import to_input
+
+    model = small_rcf()
+    with torch.no_grad():  # a non-uniform fusion, so a wrong weighting of the sides would show
+        model.fusion.weight.copy_(torch.tensor([0.5, -0.2, 0.9, 0.3, 1.4]))
+        model.fusion.bias.fill_(-0.3)
+    bgr = np.random.default_rng(5).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    padded = np.pad(bgr, ((0, 64 - 37), (0, 64 - 53), (0, 0)), mode="symmetric")
+    model.train()
+    with torch.no_grad():
+        out = model(torch.from_numpy(to_input(padded, type(model).INPUT))[None])
+    maps = [torch.sigmoid(t)[0, 0, :37, :53].numpy() for t in [out.fused, *out.sides]]
+    assert len(maps) == 6
+    merged = predict(model, bgr, merge_sides=True)
+    np.testing.assert_allclose(merged, np.mean(maps, axis=0), atol=1e-5)
+    np.testing.assert_allclose(predict(model, bgr), maps[0], atol=1e-5)  # and the fused map alone without it
+    assert np.abs(merged - maps[0]).max() > 0.01  # the sides changed the map: the test can tell them apart
+
+
+def test_late_merging_leaves_the_model_as_it_was():
+    model = small_rcf().eval()
+    x = torch.zeros(1, 3, 32, 32)
+    predict(model, np.zeros((32, 32, 3), np.uint8), merge_sides=True)
+    assert model(x).sides == []  # inference builds no full-size sides again
+    with pytest.raises(RuntimeError, match="boom"):
+        with side_outputs(model):
+            assert len(model(x).sides) == 5
+            raise RuntimeError("boom")
+    assert model(x).sides == []
+
+
+def test_late_merging_refuses_a_model_without_side_outputs():
+    with pytest.raises(ValueError, match="PixelNet has no side outputs"):
+        predict(PixelNet(), np.zeros((8, 8, 3), np.uint8), merge_sides=True)
+
+
 @pytest.mark.parametrize("bad", [(), (0.0,), (1.0, -0.5)])
 def test_non_positive_scales_are_refused(bad):
     with pytest.raises(ValueError, match="scales"):
@@ -113,3 +160,6 @@ def test_results_note_names_one_rescaled_forward_apart_from_a_multi_scale_test()
     assert scales_note((1.0,), flip=True) == "averaged with the horizontally flipped image's map"
     assert scales_note(MULTI_SCALES, flip=True) == (
         "multi-scale test, scales 0.5,1.0,1.5, averaged with the horizontally flipped image's map")
+    assert scales_note((1.0,), flip=True, merge_sides=True) == (
+        "averaged with the horizontally flipped image's map, "
+        "late merging: the fused and every side output's map averaged")

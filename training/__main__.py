@@ -127,14 +127,16 @@ def cmd_average(args) -> int:
     return 0
 
 
-def scales_note(scales, flip: bool = False) -> str:
-    """How a results row names a test other than the standard one (scale 1, no flip)."""
+def scales_note(scales, flip: bool = False, merge_sides: bool = False) -> str:
+    """How a results row names a test other than the standard one (scale 1, no flip, the fused map)."""
     if len(scales) == 1:
         note = "" if scales[0] == 1 else f"one forward at input scale {scales[0]:g} (map resized back)"
     else:
         note = f"multi-scale test, scales {','.join(map(str, scales))}"
     if flip:
         note = (note + ", " if note else "") + "averaged with the horizontally flipped image's map"
+    if merge_sides:
+        note = (note + ", " if note else "") + "late merging: the fused and every side output's map averaged"
     return note
 
 
@@ -149,11 +151,11 @@ def cmd_evaluate(args) -> int:
     model = load_model(args.ckpt)
     save_dir = Path(args.save) if args.save else None
     res = evaluate_split(model, args.split, args.thresholds, args.limit, save_dir=save_dir, progress=sys.stderr.isatty(),
-                         scales=args.scales, flip=args.flip)
+                         scales=args.scales, flip=args.flip, merge_sides=args.merge_sides)
     n = len(res.images)
-    if args.scales != (1.0,) or args.flip:
-        # A score at other scales or with the flip must never pass for the standard one in the results file.
-        args.notes = scales_note(args.scales, args.flip) + "; " + (args.notes or "")
+    if args.scales != (1.0,) or args.flip or args.merge_sides:
+        # A score of another test must never pass for the standard one in the results file.
+        args.notes = scales_note(args.scales, args.flip, args.merge_sides) + "; " + (args.notes or "")
     print(f"{args.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} R50 {res.r50:.4f} ({n} images)")
     if args.record:
         cfg = doc.get("config", {}) or {}
@@ -272,6 +274,8 @@ def main(argv=None) -> int:
     e.add_argument("--scales", type=parse_scales, default=(1.0,), help=SCALES_HELP)
     e.add_argument("--flip", action="store_true",
                    help="also average the horizontally flipped image's map (mirrored back) at every scale")
+    e.add_argument("--merge-sides", action="store_true",
+                   help="average the fused map with every side output's (HED's late merging), not the fused alone")
     e.add_argument("--notes")
     e.add_argument("--results", type=Path, help="results file (default: training/RESULTS.md)")
     e.set_defaults(run=cmd_evaluate)
