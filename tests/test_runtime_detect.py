@@ -117,6 +117,18 @@ def test_an_upload_in_memory_is_detected_as_its_file(detector):
     np.testing.assert_array_equal(em.edges, from_file.edges)
 
 
+def test_a_pil_image_is_detected_as_its_file(detector, tmp_path):
+    Image = pytest.importorskip("PIL.Image", reason="needs Pillow (pip install -e '.[dev]')")
+    png = tmp_path / "sample.png"  # lossless, so Pillow and OpenCV decode the same pixels
+    cv2.imwrite(str(png), cv2.imread(str(IMAGES[0]), cv2.IMREAD_COLOR))
+    em = detector.detect(Image.open(png))
+    assert em.source == str(png)
+    from_file = detector.detect(png)
+    np.testing.assert_array_equal(em.probability, from_file.probability)
+    np.testing.assert_array_equal(em.edges, from_file.edges)
+    assert em.edges.sum() > 1000
+
+
 @pytest.mark.parametrize("low_memory", [False, True])
 def test_threads_default_to_every_cpu_and_do_not_change_the_result(low_memory):
     import os

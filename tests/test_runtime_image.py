@@ -43,7 +43,7 @@ def test_files_are_read_as_bgr_whatever_their_depth(tmp_path):
         (np.full((2, 2), np.nan, np.float32), "NaN"),
         (np.full((2, 2), 3.0, np.float32), r"\[0, 1\]"),
         (np.zeros((2, 2), np.int64), "dtype"),
-        (["not", "an", "image"], "a path, a numpy array, encoded bytes or a binary stream"),
+        (["not", "an", "image"], "a path, a numpy array, encoded bytes, a binary stream or a PIL image"),
     ],
 )
 def test_bad_arrays_get_clear_errors(arg, message):
@@ -114,6 +114,64 @@ def test_encoded_bytes_and_binary_streams_are_read_as_their_file(tmp_path):
         assert order == "BGR", type(arg)
         np.testing.assert_array_equal(px, from_file)
     assert read_image(data)[2] == f"bytes of {len(data)} bytes"
+
+
+def pillow_png(tmp_path, mode):
+    """A small PNG in one of Pillow's modes, written by Pillow, and the same file opened by it."""
+    Image = pytest.importorskip("PIL.Image", reason="the PIL tests need Pillow (pip install -e '.[dev]')")
+    rng = np.random.default_rng(7)
+    rgb = Image.fromarray(rng.integers(0, 256, (13, 17, 3), dtype=np.uint8))
+    made = {
+        "RGB": lambda: rgb,
+        "RGBA": lambda: Image.fromarray(rng.integers(0, 256, (13, 17, 4), dtype=np.uint8), "RGBA"),
+        "L": lambda: rgb.convert("L"),
+        "LA": lambda: Image.fromarray(rng.integers(0, 256, (13, 17, 2), dtype=np.uint8), "LA"),
+        "P": lambda: rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16),
+        "1": lambda: Image.fromarray(rng.random((13, 17)) > 0.5),
+        "I;16": lambda: Image.fromarray(rng.integers(0, 65536, (13, 17), dtype=np.uint16)),
+    }[mode]()
+    path = tmp_path / f"{mode.replace(';', '')}.png"
+    made.save(path)
+    return path, Image.open(path)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"])
+def test_a_pil_image_gives_the_pixels_of_its_file(tmp_path, mode):
+    # The reference is the same PNG decoded by OpenCV (another decoder; PNG is lossless), in RGB order.
+    path, image = pillow_png(tmp_path, mode)
+    assert image.mode == mode  # Pillow opened it in the mode under test
+    px, order, where = read_image(image)
+    from_file, file_order, _ = read_image(path)
+    assert (order, file_order, where) == ("RGB", "BGR", str(path))
+    np.testing.assert_array_equal(px, from_file[..., ::-1])
+    px_bgr, _, _ = read_image(image, color="BGR")  # color is for arrays: a PIL image is always RGB
+    np.testing.assert_array_equal(px_bgr, px)
+
+
+def test_pil_float_and_32_bit_images_mean_what_arrays_mean():
+    Image = pytest.importorskip("PIL.Image", reason="the PIL tests need Pillow (pip install -e '.[dev]')")
+    f = np.array([[0.0, 1.0, 0.5]], np.float32)
+    px, _, where = read_image(Image.fromarray(f, "F"))
+    assert px[0, :, 0].tolist() == [0, 255, 128] and where == "Image(3x1, F)"
+    with pytest.raises(InputError, match=r"Image\(3x1, F\): float images must be in \[0, 1\]"):
+        read_image(Image.fromarray(f * 2, "F"))
+    i = np.array([[0, 65535, 257]], np.int32)  # 16-bit gray as Pillow < 10 opened it (mode I)
+    px, _, _ = read_image(Image.fromarray(i, "I"))
+    assert px[0, :, 0].tolist() == [0, 255, 1]
+    with pytest.raises(InputError, match=r"Image\(3x1, I\): integer pixels must be in \[0, 65535\]"):
+        read_image(Image.fromarray(i * 2, "I"))
+
+
+def test_a_pil_image_too_large_or_truncated_is_named(tmp_path):
+    path, _ = pillow_png(tmp_path, "RGB")
+    from PIL import Image
+
+    with pytest.raises(InputError, match=r"RGB.png: 17x13 is above max_pixels=100"):
+        read_image(Image.open(path), max_pixels=100)  # from the size Pillow read, before the pixels
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(path.read_bytes()[:200])  # the header, part of the pixels
+    with pytest.raises(InputError, match=r"cut.png: Pillow could not give its pixels"):
+        read_image(Image.open(cut))
 
 
 @pytest.mark.parametrize(

@@ -220,10 +220,11 @@ class Detector:
 
         Parameters
         ----------
-        image : path, bytes, binary stream or ndarray
+        image : path, bytes, binary stream, ndarray or PIL image
             A file (turned as its EXIF orientation says), the same encoded bytes in
-            memory or a stream opened in binary mode (an upload, ``io.BytesIO``), or
-            an (H, W), (H, W, 3) or (H, W, 4) array (uint8, uint16 or float in [0, 1]).
+            memory or a stream opened in binary mode (an upload, ``io.BytesIO``),
+            an (H, W), (H, W, 3) or (H, W, 4) array (uint8, uint16 or float in [0, 1]),
+            or a ``PIL.Image.Image`` in any mode (its pixels as they are).
         nms : bool
             Apply edge NMS (the model's parameters) before thresholding.
         thin : bool
@@ -231,7 +232,7 @@ class Detector:
         threshold : "auto" or float
             High threshold; "auto" is the model's ODS operating point.
         color : {"RGB", "BGR"}
-            Channel order of an array argument.
+            Channel order of an array argument (a PIL image is always RGB).
         max_pixels : int
             Larger images are refused (raise it to process them, tile by tile).
 

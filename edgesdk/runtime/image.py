@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import IO, Optional, Tuple, Union
+from typing import IO, Any, Optional, Protocol, Tuple, TypeGuard, Union, cast
 
 import cv2
 import numpy as np
 
 from edgesdk.errors import InputError
 
+
+class PillowImage(Protocol):
+    """What edgesdk uses of a ``PIL.Image.Image`` (duck-typed: the runtime never imports Pillow)."""
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def size(self) -> Tuple[int, int]: ...
+
+    def convert(self, mode: str) -> Any: ...
+
+
 # Encoded bytes and binary streams (an upload in a web server, io.BytesIO) are decoded
-# like files, EXIF orientation included.
-ImageLike = Union[str, Path, np.ndarray, bytes, bytearray, memoryview, IO[bytes]]
+# like files, EXIF orientation included; a PIL image gives its pixels as they are.
+ImageLike = Union[str, Path, np.ndarray, bytes, bytearray, memoryview, IO[bytes], PillowImage]
 
 # ANYCOLOR|ANYDEPTH keeps gray as gray and 16-bit/float as such, drops alpha, and
 # (unlike IMREAD_UNCHANGED) applies the EXIF orientation: a phone photo is
@@ -118,6 +131,43 @@ def to_three_channels(a: np.ndarray, where: str) -> np.ndarray:
     raise InputError(f"{where}: expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {a.shape}")
 
 
+def is_pillow_image(image: object) -> TypeGuard[PillowImage]:
+    """Whether ``image`` looks like a ``PIL.Image.Image`` (without importing Pillow)."""
+    return (isinstance(getattr(image, "mode", None), str) and callable(getattr(image, "convert", None))
+            and hasattr(type(image), "__array_interface__"))  # the type's: the instance's would load the pixels
+
+
+# Pillow modes whose pixels numpy reads as an array of a kind `to_uint8` takes, meaning what an
+# array of that kind means: bilevel (bool), 8-bit gray, RGB, RGBA, float ([0, 1] or refused).
+_PILLOW_AS_ARRAY = {"1", "L", "RGB", "RGBA", "F"}
+# 16-bit gray in any byte order, and 32-bit integer gray (how Pillow < 10 opened 16-bit PNGs).
+_PILLOW_SIXTEEN_BIT = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def pillow_pixels(image: PillowImage, where: str, max_pixels: Optional[int]) -> np.ndarray:
+    """The pixels of a PIL image as an array `read_image` takes, RGB for color.
+
+    The size is checked before the pixels are loaded (Pillow opens files lazily). Palette,
+    gray+alpha, CMYK, YCbCr, LAB and HSV images are converted to RGB by Pillow (alpha dropped,
+    as it is for files); the EXIF orientation is not applied (use ``PIL.ImageOps.exif_transpose``).
+    """
+    width, height = image.size
+    check_pixels(width, height, where, max_pixels)
+    try:
+        if image.mode in _PILLOW_AS_ARRAY:
+            return np.asarray(image)
+        if image.mode in _PILLOW_SIXTEEN_BIT:
+            a = np.asarray(image)
+            if a.size and (a.min() < 0 or a.max() > 65535):
+                raise InputError(f"{where}: integer pixels must be in [0, 65535], got [{a.min()}, {a.max()}]")
+            return a.astype(np.uint16)
+        return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:  # a truncated file Pillow opened lazily, an unknown mode
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{where}: Pillow could not give its pixels ({exc})") from None
+
+
 def decode(data: Union[bytes, bytearray, memoryview], where: str, max_pixels: Optional[int] = None) -> np.ndarray:
     """Decode an encoded image (JPEG, PNG, ...) held in memory; one too large is refused from its header."""
     try:
@@ -140,13 +190,13 @@ def read_image(image: ImageLike, color: str = "RGB", max_pixels: Optional[int] =
 
     Parameters
     ----------
-    image : path, ndarray, bytes or binary stream
+    image : path, ndarray, bytes, binary stream or PIL image
         A file OpenCV can read (8/16-bit, gray, color, alpha), turned as its
         EXIF orientation says (CIPA DC-008, tag 0x0112); the same encoded
         bytes in memory, or a stream opened in binary mode (read to its end);
-        or an array of pixels.
+        an array of pixels; or a ``PIL.Image.Image`` (its pixels as they are).
     color : {"RGB", "BGR"}
-        Channel order of an array argument (encoded images are always read correctly).
+        Channel order of an array argument (encoded and PIL images are always read correctly).
     max_pixels : int, optional
         Refuse larger images; encoded ones (PNG, JPEG, GIF, BMP, WebP) from their
         header, before they are decoded.
@@ -154,6 +204,8 @@ def read_image(image: ImageLike, color: str = "RGB", max_pixels: Optional[int] =
     if color not in ("RGB", "BGR"):  # checked for every input: a typo must not wait for the first array
         raise InputError(f"color must be 'RGB' or 'BGR', got {color!r}")
     encoded: Union[bytes, bytearray, memoryview] = b""
+    pixels: Optional[np.ndarray] = None  # given as pixels (an array, a PIL image), else decoded below
+    order = color
     if isinstance(image, (str, Path)):
         where = str(image)
         if not Path(image).is_file():
@@ -163,20 +215,27 @@ def read_image(image: ImageLike, color: str = "RGB", max_pixels: Optional[int] =
         except OSError as exc:
             raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
     elif isinstance(image, np.ndarray):
-        where, a, order = f"array{image.shape}", image, color
+        where, pixels = f"array{image.shape}", image
     elif isinstance(image, (bytes, bytearray, memoryview)):
         size = image.nbytes if isinstance(image, memoryview) else len(image)
         where, encoded = f"{type(image).__name__} of {size} bytes", image
+    elif is_pillow_image(image):
+        filename = getattr(image, "filename", "")  # set when Pillow opened a file
+        where = str(filename) if isinstance(filename, (str, Path)) and str(filename) else (
+            f"{type(image).__name__}({image.size[0]}x{image.size[1]}, {image.mode})")
+        pixels, order = pillow_pixels(image, where, max_pixels), "RGB"
     elif callable(getattr(image, "read", None)):
         name = getattr(image, "name", None)
         where = str(name) if isinstance(name, (str, Path)) else f"{type(image).__name__} stream"
-        encoded = image.read()
+        encoded = cast(IO[bytes], image).read()
         if not isinstance(encoded, (bytes, bytearray)):
             raise InputError(f"{where}: a stream must be opened in binary mode (its read() gave {type(encoded).__name__})")
     else:
-        raise InputError(f"expected a path, a numpy array, encoded bytes or a binary stream, got {type(image).__name__}")
-    if not isinstance(image, np.ndarray):
-        a, order = decode(encoded, where, max_pixels), "BGR"  # OpenCV's order for 3/4-channel images
+        raise InputError(
+            f"expected a path, a numpy array, encoded bytes, a binary stream or a PIL image, got {type(image).__name__}")
+    if pixels is None:
+        pixels, order = decode(encoded, where, max_pixels), "BGR"  # OpenCV's order for 3/4-channel images
+    a = pixels
     if a.size == 0 or min(a.shape[:2]) < 1:
         raise InputError(f"{where}: empty image (shape {a.shape})")
     check_pixels(a.shape[1], a.shape[0], where, max_pixels)
