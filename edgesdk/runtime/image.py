@@ -153,19 +153,16 @@ def pillow_pixels(image: PillowImage, where: str, max_pixels: Optional[int]) -> 
     """
     width, height = image.size
     check_pixels(width, height, where, max_pixels)
+    mode = image.mode
     try:
-        if image.mode in _PILLOW_AS_ARRAY:
-            return np.asarray(image)
-        if image.mode in _PILLOW_SIXTEEN_BIT:
-            a = np.asarray(image)
-            if a.size and (a.min() < 0 or a.max() > 65535):
-                raise InputError(f"{where}: integer pixels must be in [0, 65535], got [{a.min()}, {a.max()}]")
-            return a.astype(np.uint16)
-        return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as exc:  # a truncated file Pillow opened lazily, an unknown mode
-        if isinstance(exc, InputError):
-            raise
+        a = np.asarray(image if mode in _PILLOW_AS_ARRAY or mode in _PILLOW_SIXTEEN_BIT else image.convert("RGB"))
+    except (OSError, ValueError) as exc:  # a truncated file Pillow opened lazily, a mode it cannot convert
         raise InputError(f"{where}: Pillow could not give its pixels ({exc})") from None
+    if mode in _PILLOW_SIXTEEN_BIT:
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise InputError(f"{where}: integer pixels must be in [0, 65535], got [{a.min()}, {a.max()}]")
+        return a.astype(np.uint16)
+    return a
 
 
 def decode(data: Union[bytes, bytearray, memoryview], where: str, max_pixels: Optional[int] = None) -> np.ndarray:
