@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--images", help="with --model: the folder of images")
     ev.add_argument("--threads", type=threads_arg, default=0, help="with --model: inference threads")
     ev.add_argument("--gt", required=True, help="folder of ground truth (BSDS .mat, or binary PNG)")
-    ev.add_argument("--out", help="output folder (default: <pred>-eval, or eval-<model>)")
+    ev.add_argument("-o", "--out", help="output folder (default: <pred>-eval, or eval-<model>)")
     ev.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="apply edge NMS first (default: on)")
     ev.add_argument("--nms-r", type=int, default=nms.r, help="NMS suppression radius (default: %(default)s)")
     ev.add_argument("--nms-s", type=int, default=nms.s, help="NMS border band (default: %(default)s)")

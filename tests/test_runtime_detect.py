@@ -508,7 +508,7 @@ def test_cli_eval_runs_a_model_then_the_benchmark(tmp_path, detector):
     import json
 
     proc = _cli("eval", "--model", "default", "--images", SAMPLE / "images", "--gt", SAMPLE / "groundTruth",
-                "--thresholds", "9", "--no-plot", "--quiet", "--out", tmp_path / "ev", "--json", cwd=tmp_path)
+                "--thresholds", "9", "--no-plot", "--quiet", "-o", tmp_path / "ev", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     # Same maps as the API gives, so the same score as scoring them directly.
