@@ -124,6 +124,23 @@ def test_late_merging_is_the_mean_of_the_fused_and_side_probabilities():
     assert np.abs(merged - maps[0]).max() > 0.01  # the sides changed the map: the test can tell them apart
 
 
+def test_late_merging_of_hed_whose_sides_come_with_every_forward():
+    # HED (Xie and Tu's own late merging) returns its sides in eval mode too; reference: its forward by hand.
+    from training.data import to_input
+    from training.models.hed import HED
+
+    torch.manual_seed(6)
+    model = HED(channels=((8, 8), (8, 8), (8, 8, 8), (8, 8, 8), (8, 8, 8))).eval()
+    bgr = np.random.default_rng(6).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    padded = np.pad(bgr, ((0, 64 - 40), (0, 64 - 50), (0, 0)), mode="symmetric")
+    with torch.no_grad():
+        out = model(torch.from_numpy(to_input(padded, type(model).INPUT))[None])
+    maps = [torch.sigmoid(t)[0, 0, :40, :50].numpy() for t in [out.fused, *out.sides]]
+    assert len(maps) == 6
+    np.testing.assert_allclose(predict(model, bgr, merge_sides=True), np.mean(maps, axis=0), atol=1e-5)
+    np.testing.assert_allclose(predict(model, bgr), maps[0], atol=1e-5)
+
+
 def test_late_merging_leaves_the_model_as_it_was():
     model = small_rcf().eval()
     x = torch.zeros(1, 3, 32, 32)

@@ -39,10 +39,11 @@ MULTI_SCALES = (0.5, 1.0, 1.5)
 
 @contextmanager
 def side_outputs(model: nn.Module) -> Iterator[None]:
-    """Within the block, `model` in eval mode returns its full-size side outputs beside the fused map."""
+    """Within the block, `model` in eval mode returns its full-size side outputs beside the fused map.
+
+    A model whose fusion is a `SideFusion` returns them only when asked; HED always does.
+    """
     fusions = [m for m in model.modules() if isinstance(m, SideFusion)]
-    if not fusions:
-        raise ValueError(f"{type(model).__name__} has no side outputs to merge")
     for f in fusions:
         f.keep_sides = True
     try:
@@ -95,6 +96,8 @@ def forward_scales(
                 x = network_input(model, np.ascontiguousarray(img[:, ::-1]) if mirrored else img)
                 out = model(x, with_features=True) if with_features else model(x)
                 if merge_sides:
+                    if not out.sides:
+                        raise ValueError(f"{type(model).__name__} has no side outputs to merge")
                     logits = torch.cat([out.fused, *out.sides], 1).float()
                     p = torch.sigmoid(logits).mean(1)[0, :sh, :sw].cpu().numpy()
                 else:
