@@ -22,7 +22,7 @@ CPU_HOURS_PER_CROP = (43 / 60) / 3000  # docs/results.md, *The teacher*: 1500 it
 OTHER_TESTS = ("multi-scale", "one forward at", "averaged with", "late merging")
 
 # (run, the run it continued from, iterations x batch it added beyond its RESULTS row's iterations, batch).
-# A parent not scored (None) starts at the crops given. Batches: rcf.toml's 2 on the CPU, 8 on the GPUs.
+# A run without a parent ("") starts from the shared HED plus the crops given. Batches: rcf.toml's 2 on the CPU, 8 on the GPUs.
 LINEAGES: Dict[str, List[Tuple[str, str, int, int]]] = {
     "from the shared HED: 3 CPU cycles, then H200 cycles (eta 0.5)": [
         ("rcf", "", 0, 2), ("rcf-3000", "rcf", 0, 2), ("rcf-4500", "rcf-3000", 0, 2),

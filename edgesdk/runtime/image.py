@@ -232,9 +232,8 @@ def read_image(image: ImageLike, color: str = "RGB", max_pixels: Optional[int] =
             f"expected a path, a numpy array, encoded bytes, a binary stream or a PIL image, got {type(image).__name__}")
     if pixels is None:
         pixels, order = decode(encoded, where, max_pixels), "BGR"  # OpenCV's order for 3/4-channel images
-    a = pixels
-    if a.size == 0 or min(a.shape[:2]) < 1:
-        raise InputError(f"{where}: empty image (shape {a.shape})")
-    check_pixels(a.shape[1], a.shape[0], where, max_pixels)
-    a = to_three_channels(to_uint8(a, where), where).astype(np.uint8, copy=False)
-    return np.ascontiguousarray(a), order, where
+    if pixels.size == 0 or min(pixels.shape[:2]) < 1:
+        raise InputError(f"{where}: empty image (shape {pixels.shape})")
+    check_pixels(pixels.shape[1], pixels.shape[0], where, max_pixels)
+    pixels = to_three_channels(to_uint8(pixels, where), where).astype(np.uint8, copy=False)
+    return np.ascontiguousarray(pixels), order, where
