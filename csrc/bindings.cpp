@@ -11,6 +11,7 @@
 #include <string>
 
 #include "correspond.hpp"
+#include "edges.hpp"
 #include "hysteresis.hpp"
 #include "nms.hpp"
 #include "thin.hpp"
@@ -20,6 +21,12 @@ namespace py = pybind11;
 namespace {
 
 using Index = std::ptrdiff_t;
+
+// Limits the Python side reads from here (edgesdk.cpus.MAX_THREADS, NmsParams, the shape
+// checks made before any copy), so each is decided once.
+constexpr int kMaxThreads = 1024;
+constexpr int kMaxNmsRadius = 1000;
+constexpr Index kMaxMapPixels = INT_MAX / 4;
 
 enum class Kind { kFloat32, kBinary };
 
@@ -58,7 +65,7 @@ Map2D check_map(const py::array& a, const char* where, Kind kind) {
     throw py::value_error(std::string(where) + " is not aligned in memory (copy it first)");
   if (a.size() == 0)
     throw py::value_error(std::string(where) + " is empty, shape " + shape_str(a));
-  if (a.shape(0) > INT_MAX / 4 || a.shape(1) > INT_MAX / 4 || a.size() > INT_MAX / 4)
+  if (a.size() > kMaxMapPixels)
     throw py::value_error(std::string(where) + " is too large, shape " + shape_str(a));
   return {static_cast<Index>(a.shape(0)), static_cast<Index>(a.shape(1)), a.data()};
 }
@@ -98,8 +105,9 @@ py::array_t<T> new_map(const Map2D& m) {
 }
 
 int check_threads(int threads, const char* fn) {
-  if (threads < 0 || threads > 1024)
-    throw py::value_error(std::string(fn) + ": threads must be in [0, 1024] (0 = all cores)");
+  if (threads < 0 || threads > kMaxThreads)
+    throw py::value_error(std::string(fn) + ": threads must be in [0, " + std::to_string(kMaxThreads) +
+                          "] (0 = all cores)");
   return threads;
 }
 
@@ -110,6 +118,13 @@ py::array_t<float> conv_tri(const py::array& image, double r, int threads) {
   if (r > 1 && r != std::floor(r))
     throw py::value_error("conv_tri: r must be in (0, 1] or an integer above 1");
   if (r > 10000) throw py::value_error("conv_tri: r must be at most 10000");
+  if (r <= 1) {
+    // The filter's weights are computed in float32, as convTri does: below ~3.5e-38,
+    // 12 / r overflows and every output would be NaN.
+    const float rf = static_cast<float>(r);
+    const float p = 12.0f / rf / (rf + 2.0f) - 2.0f;
+    if (!std::isfinite(p)) throw py::value_error("conv_tri: r must be at least 1e-37 (below it float32 overflows)");
+  }
   check_threads(threads, "conv_tri");
   auto out = new_map<float>(m);
   float* o = out.mutable_data();
@@ -133,7 +148,8 @@ py::array_t<float> edge_orientation(const py::array& edge, int threads) {
 }
 
 edgesdk::NmsParams nms_params(int r, int s, double mult, const char* fn) {
-  if (r < 0 || r > 1000) throw py::value_error(std::string(fn) + ": r must be in [0, 1000]");
+  if (r < 0 || r > kMaxNmsRadius)
+    throw py::value_error(std::string(fn) + ": r must be in [0, " + std::to_string(kMaxNmsRadius) + "]");
   if (s < 0) throw py::value_error(std::string(fn) + ": s must be >= 0");
   if (!std::isfinite(mult) || mult <= 0)
     throw py::value_error(std::string(fn) + ": m must be finite and > 0");
@@ -219,6 +235,26 @@ py::tuple correspond_pixels(const py::array& bmap1, const py::array& bmap2, doub
   return py::make_tuple(m1, m2, stats.cost);
 }
 
+py::tuple edges(const py::array& edge, bool use_nms, int r, int s, double mult, double low, double high,
+                bool thin_edges, int threads, Index band_rows) {
+  const Map2D m = check_float_map(edge, "edges: probability");
+  check_threads(threads, "edges");
+  check_finite_param(low, "edges: low");
+  check_finite_param(high, "edges: high");
+  if (low > high) throw py::value_error("edges: low must be <= high");
+  edgesdk::NmsParams p;
+  if (use_nms) p = nms_params(r, s, mult, "edges");
+  auto out = new_map<bool>(m);
+  std::uint8_t* o = reinterpret_cast<std::uint8_t*>(out.mutable_data());
+  edgesdk::EdgeTimings t;
+  {
+    py::gil_scoped_release release;
+    t = edgesdk::edge_map(static_cast<const float*>(m.data), o, m.h, m.w, use_nms ? &p : nullptr,
+                          static_cast<float>(low), static_cast<float>(high), thin_edges, threads, band_rows);
+  }
+  return py::make_tuple(out, py::make_tuple(t.nms, t.threshold, t.thin));
+}
+
 py::array_t<bool> hysteresis(const py::array& edge, double low, double high) {
   const Map2D m = check_float_map(edge, "hysteresis: edge");
   check_finite_param(low, "hysteresis: low");
@@ -248,4 +284,11 @@ PYBIND11_MODULE(_native, mod) {
   mod.def("correspond_pixels", &correspond_pixels, py::arg("bmap1"), py::arg("bmap2"),
           py::arg("max_dist"), py::arg("outlier_cost"));
   mod.def("hysteresis", &hysteresis, py::arg("edge"), py::arg("low"), py::arg("high"));
+  mod.def("edges", &edges, py::arg("probability"), py::arg("use_nms"), py::arg("r"), py::arg("s"),
+          py::arg("m"), py::arg("low"), py::arg("high"), py::arg("thin"), py::arg("threads"),
+          py::arg("band_rows"));
+  mod.attr("MAX_THREADS") = kMaxThreads;
+  mod.attr("MAX_NMS_RADIUS") = kMaxNmsRadius;
+  mod.attr("MAX_MAP_PIXELS") = kMaxMapPixels;
+  mod.attr("MAX_MATCH_PAIRS") = edgesdk::kMaxMatchPairs;
 }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -220,6 +222,10 @@ MatchStats correspond_pixels(const std::uint8_t* bmap1, const std::uint8_t* bmap
 
   // Every displacement within max_px, cheapest first.
   const Index radius = static_cast<Index>(std::ceil(max_px));
+  if ((2 * radius + 1) * (2 * radius + 1) > kMaxMatchOffsets)
+    throw std::invalid_argument("max_dist reaches " + std::to_string(radius) +
+                                " pixels on this image, too far to match (at most " +
+                                std::to_string(kMaxMatchOffsets) + " displacements)");
   std::vector<Offset> offsets;
   for (Index dy = -radius; dy <= radius; ++dy) {
     for (Index dx = -radius; dx <= radius; ++dx) {
@@ -238,6 +244,29 @@ MatchStats correspond_pixels(const std::uint8_t* bmap1, const std::uint8_t* bmap
   // pixel in their (2 radius + 1)^2 box are scanned: at low thresholds most
   // predicted pixels are far from any ground truth.
   const std::vector<std::uint8_t> near2 = box_any(bmap2, h, w, radius);
+  // The graph takes ~36 bytes a candidate pair (edge, its transpose, a component's copy):
+  // bound it before building it. Pixels near the other map times the displacements bound
+  // the pairs from above; only when that bound is too large are they counted.
+  {
+    std::int64_t near1 = 0;
+    for (Index p = 0; p < h * w; ++p) near1 += bmap1[p] && near2[p];
+    if (near1 * static_cast<std::int64_t>(offsets.size()) > kMaxMatchPairs) {
+      std::int64_t pairs = 0;
+      for (Index y = 0; y < h && pairs <= kMaxMatchPairs; ++y)
+        for (Index x = 0; x < w; ++x) {
+          if (!bmap1[y * w + x] || !near2[y * w + x]) continue;
+          for (const Offset& o : offsets) {
+            const Index yy = y + o.dy, xx = x + o.dx;
+            if (yy >= 0 && yy < h && xx >= 0 && xx < w && bmap2[yy * w + xx]) ++pairs;
+          }
+        }
+      if (pairs > kMaxMatchPairs)
+        throw std::invalid_argument(
+            "the maps have more than " + std::to_string(kMaxMatchPairs) +
+            " pixel pairs within max_dist of each other, too many to match in bounded memory "
+            "(thin them, or lower max_dist)");
+    }
+  }
   std::vector<Index> pix1, pix2;
   std::vector<int> id2(static_cast<size_t>(h * w), -1);
   Csr left;

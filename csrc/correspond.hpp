@@ -30,6 +30,12 @@ struct MatchStats {
   std::int64_t matches = 0;   // pairs matched
 };
 
+// Memory bounds: at most this many candidate pairs (pixels of the two maps within max_dist;
+// ~36 bytes each) and displacements within max_dist; beyond them correspond_pixels throws
+// std::invalid_argument instead of building the graph.
+constexpr std::int64_t kMaxMatchPairs = std::int64_t{1} << 24;
+constexpr std::int64_t kMaxMatchOffsets = std::int64_t{1} << 22;
+
 // bmap1, bmap2: h x w row-major maps, nonzero = boundary pixel.
 // max_dist, outlier_cost: as fractions of the image diagonal (BSDS: 0.0075, 100).
 // m1[p] = 1 + (row-major index of the pixel of bmap2 matched to pixel p of

@@ -1,20 +1,26 @@
 #include "hysteresis.hpp"
 
-#include <algorithm>
 #include <vector>
 
 namespace edgesdk {
 
-void hysteresis(const float* E, std::uint8_t* out, std::ptrdiff_t h, std::ptrdiff_t w, float low,
-                float high) {
+void classify(const float* E, std::uint8_t* out, std::ptrdiff_t n, float low, float high) {
+  if (low >= high) {  // one threshold: the classes are the result
+    for (std::ptrdiff_t p = 0; p < n; ++p) out[p] = E[p] >= high;
+    return;
+  }
+  for (std::ptrdiff_t p = 0; p < n; ++p) out[p] = E[p] >= high ? 2 : (E[p] >= low ? 1 : 0);
+}
+
+void hysteresis_classes(std::uint8_t* c, std::ptrdiff_t h, std::ptrdiff_t w) {
   using Index = std::ptrdiff_t;
-  std::fill(out, out + h * w, std::uint8_t{0});
-  std::vector<Index> stack;
+  constexpr std::uint8_t kKept = 3;
+  std::vector<std::int32_t> stack;  // maps stay below 2^31 pixels (the bindings check it)
   for (Index p = 0; p < h * w; ++p) {
-    if (E[p] < high || out[p]) continue;
+    if (c[p] != 2) continue;
     // Flood the weak region this strong pixel belongs to.
-    out[p] = 1;
-    stack.push_back(p);
+    c[p] = kKept;
+    stack.push_back(static_cast<std::int32_t>(p));
     while (!stack.empty()) {
       const Index q = stack.back();
       stack.pop_back();
@@ -24,14 +30,21 @@ void hysteresis(const float* E, std::uint8_t* out, std::ptrdiff_t h, std::ptrdif
           const Index yy = y + dy, xx = x + dx;
           if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
           const Index r = yy * w + xx;
-          if (!out[r] && E[r] >= low) {
-            out[r] = 1;
-            stack.push_back(r);
+          if (c[r] == 1 || c[r] == 2) {
+            c[r] = kKept;
+            stack.push_back(static_cast<std::int32_t>(r));
           }
         }
       }
     }
   }
+  for (Index p = 0; p < h * w; ++p) c[p] = c[p] == kKept;
+}
+
+void hysteresis(const float* E, std::uint8_t* out, std::ptrdiff_t h, std::ptrdiff_t w, float low,
+                float high) {
+  classify(E, out, h * w, low, high);
+  if (low < high) hysteresis_classes(out, h, w);
 }
 
 }  // namespace edgesdk

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -170,10 +171,19 @@ void normal_tangent_rows(const float* E, Index h, Index w, int threads, MakeEmit
   });
 }
 
+// Rows of an image held from row `row0` on (a band, or the whole image with row0 = 0):
+// coordinates stay those of the whole image, whose float rounding the suppression depends on.
+struct Rows {
+  const float* data;
+  Index row0;
+  const float* row(Index y) const { return data + (y - row0) * w; }
+  Index w;
+};
+
 // Bilinear interpolation of I at (x, y), clamped as edgesNmsMex clamps it.
 // The bounds are taken in float: for a float x, x > float(w - 1.001) and
 // x > double(w - 1.001) clamp to the same value.
-inline float interp(const float* I, Index h, Index w, float xmax, float ymax, float x, float y) {
+inline float interp(const Rows& I, Index h, Index w, float xmax, float ymax, float x, float y) {
   x = std::min(std::max(x, 0.0f), xmax);
   y = std::min(std::max(y, 0.0f), ymax);
   const Index x0 = static_cast<Index>(x), y0 = static_cast<Index>(y);
@@ -182,24 +192,26 @@ inline float interp(const float* I, Index h, Index w, float xmax, float ymax, fl
   const Index x1 = std::min(x0 + 1, w - 1), y1 = std::min(y0 + 1, h - 1);
   const float dx0 = x - static_cast<float>(x0), dy0 = y - static_cast<float>(y0);
   const float dx1 = 1 - dx0, dy1 = 1 - dy0;
-  return I[y0 * w + x0] * dx1 * dy1 + I[y0 * w + x1] * dx0 * dy1 + I[y1 * w + x0] * dx1 * dy0 +
-         I[y1 * w + x1] * dx0 * dy0;
+  const float* r0 = I.row(y0);
+  const float* r1 = I.row(y1);
+  return r0[x0] * dx1 * dy1 + r0[x1] * dx0 * dy1 + r1[x0] * dx1 * dy0 + r1[x1] * dx0 * dy0;
 }
 
 // interp() for a point at least one pixel inside the image, where neither
 // clamp can act: same arithmetic, fewer instructions.
-inline float interp_inside(const float* I, Index w, float x, float y) {
+inline float interp_inside(const Rows& I, float x, float y) {
   const Index x0 = static_cast<Index>(x), y0 = static_cast<Index>(y);
   const float dx0 = x - static_cast<float>(x0), dy0 = y - static_cast<float>(y0);
   const float dx1 = 1 - dx0, dy1 = 1 - dy0;
-  const float* r0 = I + y0 * w + x0;
-  const float* r1 = r0 + w;
+  const float* r0 = I.row(y0) + x0;
+  const float* r1 = r0 + I.w;
   return r0[0] * dx1 * dy1 + r0[1] * dx0 * dy1 + r1[0] * dx1 * dy0 + r1[1] * dx0 * dy0;
 }
 
-// The suppression of edgesNmsMex for row y, given the unit normal (co, si)
-// of each pixel of the row.
-void suppress_row(const float* E, float* out, Index h, Index w, const NmsParams& p, Index y,
+// The suppression of edgesNmsMex for row y of an image of h rows, given the unit
+// normal (co, si) of each pixel of the row; E holds rows y - r - 1 .. y + r + 1 (those
+// inside the image) and `out` is written at its row y, both from row E.row0 on.
+void suppress_row(const Rows& E, float* out, Index h, Index w, const NmsParams& p, Index y,
                   const float* co, const float* si) {
   const float xmax = static_cast<float>(static_cast<double>(w) - 1.001);
   const float ymax = static_cast<float>(static_cast<double>(h) - 1.001);
@@ -210,9 +222,11 @@ void suppress_row(const float* E, float* out, Index h, Index w, const NmsParams&
   const bool row_inside = y >= margin && y < h - margin;
   const Index x_lo = row_inside ? std::min(margin, w) : w;
   const Index x_hi = row_inside ? std::max(x_lo, w - margin) : w;
+  const float* e_row = E.row(y);
+  float* o_row = out + (y - E.row0) * w;
   for (Index x = 0; x < w; ++x) {
-    const float e = E[y * w + x];
-    out[y * w + x] = e;
+    const float e = e_row[x];
+    o_row[x] = e;
     if (e == 0.0f) continue;
     const float em = e * p.m;
     const float fx = static_cast<float>(x);
@@ -225,36 +239,72 @@ void suppress_row(const float* E, float* out, Index h, Index w, const NmsParams&
       const float ax = fx - dk * co[x], ay = fy - dk * si[x];
       const float bx = fx + dk * co[x], by = fy + dk * si[x];
       const bool stronger =
-          inside ? (em < interp_inside(E, w, ax, ay) || em < interp_inside(E, w, bx, by))
+          inside ? (em < interp_inside(E, ax, ay) || em < interp_inside(E, bx, by))
                  : (em < interp(E, h, w, xmax, ymax, ax, ay) || em < interp(E, h, w, xmax, ymax, bx, by));
       if (stronger) {
-        out[y * w + x] = 0.0f;
+        o_row[x] = 0.0f;
         break;
       }
     }
   }
 }
 
-// Fade out a band of width s at the border, where the estimates are noisy.
-void fade_border(float* out, Index h, Index w, int s_param) {
+// edge_nms without the border fade, for rows [keep0, keep1) of an image of h rows: E holds
+// rows [row0, row0 + hb) of it, enough around the kept ones (see edge_nms_bands), and `out`
+// receives the kept rows at the same offsets (out[(y - row0) * w]).
+void edge_nms_core(const float* E, float* out, Index hb, Index w, const NmsParams& p, int nt, Index row0,
+                   Index h, Index keep0, Index keep1) {
+  auto E1 = scratch(hb, w);
+  conv_tri_impl(E, E1.get(), hb, w, 1.0f, nt);
+  // Each row is suppressed as soon as its orientation is known (suppression
+  // reads only E1 and the row's own normals).
+  // The unit normal (cos O, sin O) comes straight from t = tan O, without the
+  // atan, cos and sin of the original, which cost more than the rest of NMS
+  // together. It equals the original's up to float rounding; reversing it
+  // (mod pi) changes nothing since the search runs along both directions.
+  // Written branch-free so that the loop vectorises.
+  const Rows e1{E1.get(), row0, w};
+  normal_tangent_rows(E1.get(), hb, w, nt, [&] {
+    return [&, co = std::vector<float>(static_cast<size_t>(w)),
+            si = std::vector<float>(static_cast<size_t>(w))](Index yb, const float* t) mutable {
+      const Index y = yb + row0;
+      if (y < keep0 || y >= keep1) return;  // a margin row: only there for its neighbours
+      for (Index x = 0; x < w; ++x) {
+        const float ti = t[x];
+        const float inv = 1.0f / std::sqrt(1.0f + ti * ti);  // 0 for +-inf, NaN for NaN
+        const bool nan = ti != ti;
+        co[x] = nan ? 1.0f : inv;
+        // +-inf: the normal is vertical (ti * inv would be inf * 0).
+        si[x] = nan ? 0.0f : (ti > 1e18f ? 1.0f : (ti < -1e18f ? -1.0f : ti * inv));
+      }
+      suppress_row(e1, out, h, w, p, y, co.data(), si.data());
+    };
+  });
+}
+
+// fade_border for rows [y0, y1) of an image of h rows, held in `rows`: the same products in
+// the same order per pixel (the column factor, then the row factor), so a band is faded
+// bit-identically to the whole image.
+void fade_rows(float* rows, Index y0, Index y1, Index h, Index w, int s_param) {
   Index s = s_param;
   s = std::min<Index>(s, w / 2);
   s = std::min<Index>(s, h / 2);
-  for (Index x = 0; x < s; ++x) {
-    const float f = static_cast<float>(x) / static_cast<float>(s);
-    for (Index y = 0; y < h; ++y) {
-      out[y * w + x] *= f;
-      out[y * w + (w - 1 - x)] *= f;
+  if (s <= 0) return;
+  for (Index y = y0; y < y1; ++y) {
+    float* row = rows + (y - y0) * w;
+    for (Index x = 0; x < s; ++x) {
+      const float f = static_cast<float>(x) / static_cast<float>(s);
+      row[x] *= f;
+      row[w - 1 - x] *= f;
     }
-  }
-  for (Index y = 0; y < s; ++y) {
-    const float f = static_cast<float>(y) / static_cast<float>(s);
-    for (Index x = 0; x < w; ++x) {
-      out[y * w + x] *= f;
-      out[(h - 1 - y) * w + x] *= f;
+    const Index from_edge = std::min(y, h - 1 - y);
+    if (from_edge < s) {
+      const float f = static_cast<float>(from_edge) / static_cast<float>(s);
+      for (Index x = 0; x < w; ++x) row[x] *= f;
     }
   }
 }
+
 
 }  // namespace
 
@@ -286,39 +336,53 @@ void suppress_nonmax(const float* E, const float* O, float* out, Index h, Index 
         co[x] = std::cos(O[y * w + x]);
         si[x] = std::sin(O[y * w + x]);
       }
-      suppress_row(E, out, h, w, p, y, co.data(), si.data());
+      suppress_row(Rows{E, 0, w}, out, h, w, p, y, co.data(), si.data());
     }
   });
-  fade_border(out, h, w, p.s);
+  fade_rows(out, 0, h, h, w, p.s);
+}
+
+
+Index nms_band_rows(Index h, Index w) {
+  // Whole images up to 4 Mpixel (scratch: two float maps); larger ones in bands of about
+  // 4 Mpixel, and at least 256 rows, so the margins recomputed per band cost little.
+  constexpr Index kBandPixels = Index{1} << 22;
+  if (h * w <= kBandPixels) return h;
+  return std::max<Index>(256, kBandPixels / std::max<Index>(w, 1));
+}
+
+void edge_nms_bands(const float* E, Index h, Index w, const NmsParams& p, int threads, Index band_rows,
+                    const std::function<void(Index, Index, const float*)>& sink) {
+  const int nt = thread_count(threads, h, w);
+  if (band_rows <= 0) band_rows = nms_band_rows(h, w);
+  // Rows a band needs beyond its own: orientation reads convTri(E1, 4) two rows away and E1
+  // reads E one row away (7 rows); suppression reads E1 r + 1 rows away (r + 2 of E). The
+  // border reflection of each convolution only acts inside them; suppression runs in the
+  // whole image's coordinates (its float rounding depends on them) and its clamps at the
+  // whole image's borders, so every kept row is what the whole image gives.
+  const Index margin = std::max<Index>(7, static_cast<Index>(p.r) + 2) + 1;
+  const Index band = std::min(band_rows, h);
+  std::vector<float> out(static_cast<size_t>((band + 2 * margin) * w));
+  for (Index y0 = 0; y0 < h; y0 += band) {
+    const Index y1 = std::min(h, y0 + band);
+    const Index a = std::max<Index>(0, y0 - margin), b = std::min(h, y1 + margin);
+    edge_nms_core(E + a * w, out.data(), b - a, w, p, nt, a, h, y0, y1);
+    float* rows = out.data() + (y0 - a) * w;
+    fade_rows(rows, y0, y1, h, w, p.s);
+    sink(y0, y1, rows);
+  }
 }
 
 void edge_nms(const float* E, float* out, Index h, Index w, const NmsParams& p, int threads) {
-  const int nt = thread_count(threads, h, w);
-  auto E1 = scratch(h, w);
-  conv_tri_impl(E, E1.get(), h, w, 1.0f, nt);
-  // Each row is suppressed as soon as its orientation is known (suppression
-  // reads only E1 and the row's own normals).
-  // The unit normal (cos O, sin O) comes straight from t = tan O, without the
-  // atan, cos and sin of the original, which cost more than the rest of NMS
-  // together. It equals the original's up to float rounding; reversing it
-  // (mod pi) changes nothing since the search runs along both directions.
-  // Written branch-free so that the loop vectorises.
-  const float* e1 = E1.get();
-  normal_tangent_rows(e1, h, w, nt, [&] {
-    return [&, co = std::vector<float>(static_cast<size_t>(w)),
-            si = std::vector<float>(static_cast<size_t>(w))](Index y, const float* t) mutable {
-      for (Index x = 0; x < w; ++x) {
-        const float ti = t[x];
-        const float inv = 1.0f / std::sqrt(1.0f + ti * ti);  // 0 for +-inf, NaN for NaN
-        const bool nan = ti != ti;
-        co[x] = nan ? 1.0f : inv;
-        // +-inf: the normal is vertical (ti * inv would be inf * 0).
-        si[x] = nan ? 0.0f : (ti > 1e18f ? 1.0f : (ti < -1e18f ? -1.0f : ti * inv));
-      }
-      suppress_row(e1, out, h, w, p, y, co.data(), si.data());
-    };
+  const Index band = nms_band_rows(h, w);
+  if (band >= h) {  // one band: straight into the output
+    edge_nms_core(E, out, h, w, p, thread_count(threads, h, w), 0, h, 0, h);
+    fade_rows(out, 0, h, h, w, p.s);
+    return;
+  }
+  edge_nms_bands(E, h, w, p, threads, band, [&](Index y0, Index y1, const float* rows) {
+    std::copy(rows, rows + (y1 - y0) * w, out + y0 * w);
   });
-  fade_border(out, h, w, p.s);
 }
 
 }  // namespace edgesdk

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 
 namespace edgesdk {
 
@@ -37,7 +38,20 @@ void suppress_nonmax(const float* E, const float* O, float* out, std::ptrdiff_t 
 // The whole pipeline of edge_nms.m: E1 = convTri(E, 1); O = orientation(E1);
 // out = suppress_nonmax(E1, O). The normal comes from tan O directly, which
 // agrees with the original's cos/sin of O up to float rounding.
+// Images above 4 Mpixel are processed in bands of rows (nms_band_rows), so its scratch
+// memory stays bounded; the result does not depend on it.
 void edge_nms(const float* E, float* out, std::ptrdiff_t h, std::ptrdiff_t w, const NmsParams& p,
               int threads = 1);
+
+// Rows per band for an h x w image: h (one band) up to 4 Mpixel.
+std::ptrdiff_t nms_band_rows(std::ptrdiff_t h, std::ptrdiff_t w);
+
+// edge_nms band by band, without a full-size output: calls sink(y0, y1, rows) for consecutive
+// bands covering [0, h), `rows` holding rows y0 .. y1 - 1 of edge_nms(E), bit-identical to
+// it for any band_rows (each band is computed with a margin of the rows it depends on).
+// band_rows <= 0: nms_band_rows(h, w).
+void edge_nms_bands(const float* E, std::ptrdiff_t h, std::ptrdiff_t w, const NmsParams& p, int threads,
+                    std::ptrdiff_t band_rows,
+                    const std::function<void(std::ptrdiff_t, std::ptrdiff_t, const float*)>& sink);
 
 }  // namespace edgesdk

@@ -1,6 +1,8 @@
 #include "thin.hpp"
 
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace edgesdk {
@@ -41,64 +43,102 @@ constexpr Lut make_lut(int sub) {
 
 int thin(std::uint8_t* bw, Index h, Index w, int max_iter) {
   static constexpr Lut kDeletes[2] = {make_lut(0), make_lut(1)};
-  // Work on a copy with a one-pixel background frame so no neighbour read
-  // needs a bounds check.
-  const Index pw = w + 2;
-  std::vector<std::uint8_t> img(static_cast<size_t>((h + 2) * pw), 0);
-  // A pixel's fate in a subiteration depends only on its 3x3 neighbourhood,
-  // so after the first pass a subiteration only needs to revisit pixels next
-  // to a deletion made since it last ran: pending[sub] lists them, and bit
-  // `sub` of queued[p] says p is in pending[sub].
-  std::vector<std::uint8_t> queued(img.size(), 0);
-  std::vector<Index> pending[2];
-  for (Index y = 0; y < h; ++y)
-    for (Index x = 0; x < w; ++x)
-      if (bw[y * w + x]) {
-        const Index p = (y + 1) * pw + x + 1;
-        img[p] = 1;
-        queued[p] = 3;
-        pending[0].push_back(p);
-      }
-  pending[1] = pending[0];
-  // Offsets of x1..x8.
-  const Index nb[8] = {1, -pw + 1, -pw, -pw - 1, -1, pw - 1, pw, pw + 1};
-  std::vector<Index> doomed, visit;
+  // Everything lives in the map itself, one byte a pixel, so thinning a large map costs no
+  // copy of it: bit 0 is the pixel, bits 1 and 2 say it waits in pending[0] / pending[1],
+  // bit 4 that it lies on the image border (its neighbours outside count as background).
+  constexpr std::uint8_t kOn = 1, kBorder = 16;
+  using Pixel = std::int32_t;  // callers keep maps below 2^31 pixels (the bindings check it)
+  const Index n = h * w;
+  for (Index p = 0; p < n; ++p) bw[p] = bw[p] != 0;
+  for (Index x = 0; x < w; ++x) {
+    bw[x] |= kBorder;
+    bw[(h - 1) * w + x] |= kBorder;
+  }
+  for (Index y = 0; y < h; ++y) {
+    bw[y * w] |= kBorder;
+    bw[y * w + w - 1] |= kBorder;
+  }
+  // Neighbours x1..x8, counter-clockwise from east (north is the row above).
+  const Index dy[8] = {0, -1, -1, -1, 0, 1, 1, 1}, dx[8] = {1, 1, 0, -1, -1, -1, 0, 1};
+  const Index nb[8] = {1, -w + 1, -w, -w - 1, -1, w - 1, w, w + 1};
+  auto code = [&](Index p) {
+    int n = 0;
+    if (!(bw[p] & kBorder)) {
+      for (int i = 0; i < 8; ++i) n |= (bw[p + nb[i]] & kOn) << i;
+      return n;
+    }
+    const Index y = p / w, x = p % w;
+    for (int i = 0; i < 8; ++i) {
+      const Index yy = y + dy[i], xx = x + dx[i];
+      if (yy >= 0 && yy < h && xx >= 0 && xx < w) n |= (bw[yy * w + xx] & kOn) << i;
+    }
+    return n;
+  };
+  // Calls fn(q) for each neighbour q of p inside the image.
+  auto for_neighbours = [&](Index p, auto fn) {
+    if (!(bw[p] & kBorder)) {
+      for (int i = 0; i < 8; ++i) fn(p + nb[i]);
+      return;
+    }
+    const Index y = p / w, x = p % w;
+    for (int i = 0; i < 8; ++i) {
+      const Index yy = y + dy[i], xx = x + dx[i];
+      if (yy >= 0 && yy < h && xx >= 0 && xx < w) fn(yy * w + xx);
+    }
+  };
+  // A pixel's fate in a subiteration depends only on its 3x3 neighbourhood, so after the
+  // first iteration (which looks at every pixel) a subiteration only revisits the pixels next
+  // to a deletion made since it last ran: pending[sub] lists them.
+  std::vector<Pixel> pending[2], doomed, visit;
+  bool first = true;
   int iterations = 0;
   while (max_iter < 0 || iterations < max_iter) {
     bool changed = false;
     for (int sub = 0; sub < 2; ++sub) {
-      // Decide every deletion of a subiteration on the image as it was before
-      // it (parallel thinning), then apply them.
-      visit.swap(pending[sub]);
-      pending[sub].clear();
+      // Decide every deletion of a subiteration on the image as it was before it (parallel
+      // thinning), then apply them.
       doomed.clear();
-      const std::uint8_t bit = static_cast<std::uint8_t>(1u << sub);
-      for (const Index p : visit) {
-        queued[p] &= static_cast<std::uint8_t>(~bit);
-        if (!img[p]) continue;
-        int n = 0;
-        for (int i = 0; i < 8; ++i) n |= img[p + nb[i]] << i;
-        if (kDeletes[sub][n]) doomed.push_back(p);
-      }
-      for (const Index p : doomed) img[p] = 0;
-      for (const Index p : doomed) {
-        for (int i = 0; i < 8; ++i) {
-          const Index q = p + nb[i];
-          if (!img[q]) continue;
-          for (int s = 0; s < 2; ++s) {
-            if (queued[q] & (1u << s)) continue;
-            queued[q] |= static_cast<std::uint8_t>(1u << s);
-            pending[s].push_back(q);
+      const std::uint8_t queued = static_cast<std::uint8_t>(2u << sub);
+      if (first) {
+        for (Index p = 0; p < n;) {
+          // Eight pixels at a time while they are all background (bit 0 of each byte clear).
+          std::uint64_t word;
+          if (p + 8 <= n && (std::memcpy(&word, bw + p, 8), (word & 0x0101010101010101ULL) == 0)) {
+            p += 8;
+            continue;
           }
+          if ((bw[p] & kOn) && kDeletes[sub][code(p)]) doomed.push_back(static_cast<Pixel>(p));
+          ++p;
         }
+      } else {
+        visit.swap(pending[sub]);
+        pending[sub].clear();
+        for (const Pixel p : visit) {
+          bw[p] &= static_cast<std::uint8_t>(~queued);
+          if ((bw[p] & kOn) && kDeletes[sub][code(p)]) doomed.push_back(p);
+        }
+      }
+      for (const Pixel p : doomed) bw[p] &= kBorder;
+      for (const Pixel p : doomed) {
+        for_neighbours(p, [&](Index q) {
+          if (!(bw[q] & kOn)) return;
+          for (int s = 0; s < 2; ++s) {
+            // In the first iteration the second subiteration looks at every pixel anyway.
+            if (first && sub == 0 && s == 1) continue;
+            const std::uint8_t bit = static_cast<std::uint8_t>(2u << s);
+            if (bw[q] & bit) continue;
+            bw[q] |= bit;
+            pending[s].push_back(static_cast<Pixel>(q));
+          }
+        });
       }
       changed = changed || !doomed.empty();
     }
+    first = false;
     if (!changed) break;
     ++iterations;
   }
-  for (Index y = 0; y < h; ++y)
-    for (Index x = 0; x < w; ++x) bw[y * w + x] = img[(y + 1) * pw + x + 1];
+  for (Index p = 0; p < n; ++p) bw[p] &= kOn;
   return iterations;
 }
 

@@ -10,9 +10,10 @@
 namespace edgesdk {
 
 // Thins the h x w row-major map `bw` in place (nonzero = foreground; the result
-// holds 0/1). Runs at most `max_iter` iterations of both subiterations, or
+// holds 0/1), with no copy of it: beyond the map it needs 4 bytes per pixel that a
+// deletion touches. Runs at most `max_iter` iterations of both subiterations, or
 // until nothing changes when max_iter < 0. Returns the iterations that changed
-// the image.
+// the image. h * w must be below 2^31.
 int thin(std::uint8_t* bw, std::ptrdiff_t h, std::ptrdiff_t w, int max_iter);
 
 }  // namespace edgesdk

@@ -17,3 +17,12 @@ def correspond_pixels(
     outlier_cost: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], float]: ...
 def hysteresis(edge: npt.NDArray[np.float32], low: float, high: float) -> npt.NDArray[np.bool_]: ...
+def edges(
+    probability: npt.NDArray[np.float32], use_nms: bool, r: int, s: int, m: float, low: float, high: float,
+    thin: bool, threads: int, band_rows: int,
+) -> tuple[npt.NDArray[np.bool_], tuple[float, float, float]]: ...
+
+MAX_THREADS: int
+MAX_NMS_RADIUS: int
+MAX_MAP_PIXELS: int
+MAX_MATCH_PAIRS: int

@@ -9,7 +9,7 @@ Python numbers and bools they stand for.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -43,10 +43,11 @@ def check_flag(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def check_count(value: Any, name: str, low: int) -> int:
-    """``value`` as an int if it is an integer >= ``low``; otherwise an InputError naming ``name``."""
-    if not is_int(value, low):
-        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+def check_count(value: Any, name: str, low: int, high: Optional[int] = None) -> int:
+    """``value`` as an int if it is an integer in [``low``, ``high``]; otherwise an InputError naming ``name``."""
+    if not is_int(value, low) or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise InputError(f"{name} must be an integer {bound}, got {value!r}")
     return int(value)
 
 
@@ -62,3 +63,17 @@ def check_real(value: Any, name: str) -> float:
     if not _real(value):
         raise InputError(f"{name} must be a number, got {value!r}")
     return float(value)
+
+
+def check_threshold(value: Any, name: str = "threshold", low_fraction: float = 1.0) -> float:
+    """An edge threshold: a number in (0, 1] that stays above 0 as float32, where maps are compared.
+
+    ``low_fraction`` is the hysteresis low threshold as a fraction of this one; it must stay
+    above 0 too (1e-46 is 0 in float32, and a threshold of 0 makes every pixel an edge).
+    """
+    t = check_real(value, name)
+    if not 0.0 < t <= 1.0:  # NaN fails too
+        raise InputError(f"{name} must be a number in (0, 1], got {value!r}")
+    if np.float32(t * low_fraction) <= 0:
+        raise InputError(f"{name} {value!r} is 0 in float32, where edge maps are compared; use at least 1e-30")
+    return t

@@ -13,6 +13,12 @@ import os
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from edgesdk import _native
+
+# The most threads any stage may use (LiteRT, the C++ kernels, the evaluator), decided by the
+# kernels: more is a mistake, not a machine (LiteRT fails on every image and crashes at exit with 32768).
+MAX_THREADS = int(_native.MAX_THREADS)
+
 
 def _ratio(quota: str, period: str) -> Optional[float]:
     """quota / period in CPUs, or None for no limit ("max", -1)."""
@@ -86,4 +92,4 @@ def available_cpus(root: Path = Path("/sys/fs/cgroup"), cgroup_file: Path = Path
     limit = cgroup_cpu_limit(root, cgroup_file)
     if limit is not None:
         n = min(n, math.ceil(limit))
-    return max(1, n)
+    return max(1, min(n, MAX_THREADS))

@@ -13,13 +13,14 @@ MATLAB ``bwmorph(BW, 'thin', Inf)`` and matching as the BSDS benchmark's
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from edgesdk import _native
-from edgesdk.arguments import check_count, check_int, check_real, is_int, is_number
-from edgesdk.cpus import available_cpus
+from edgesdk.arguments import check_count, check_real, is_int, is_number
+from edgesdk.cpus import MAX_THREADS, available_cpus
+from edgesdk.errors import InputError
 
 __all__ = [
     "NmsParams",
@@ -29,7 +30,15 @@ __all__ = [
     "thin",
     "correspond_pixels",
     "hysteresis",
+    "edges",
 ]
+
+# The largest map a kernel takes (2^29 pixels): checked on the array's shape before any
+# conversion copies it (a broadcast view of 10^10 pixels costs nothing until copied).
+MAX_MAP_PIXELS = int(_native.MAX_MAP_PIXELS)
+# The largest NMS radius and border band.
+MAX_NMS_RADIUS = int(_native.MAX_NMS_RADIUS)
+MAX_NMS_BAND = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,9 @@ class NmsParams:
     def __post_init__(self) -> None:
         # int(2.5) would quietly be 2, and "2" would be accepted as a radius.
         if not (is_int(self.r, 0) and is_int(self.s, 0) and is_number(self.m) and self.m > 0):
-            raise ValueError(f"nms needs integers r, s >= 0 and a positive m, got r={self.r!r}, s={self.s!r}, m={self.m!r}")
+            raise InputError(f"nms needs integers r, s >= 0 and a positive m, got r={self.r!r}, s={self.s!r}, m={self.m!r}")
+        if self.r > MAX_NMS_RADIUS or self.s > MAX_NMS_BAND:
+            raise InputError(f"nms needs r <= {MAX_NMS_RADIUS} and s <= {MAX_NMS_BAND}, got r={self.r!r}, s={self.s!r}")
         # numpy scalars become Python numbers: the parameters are written to JSON beside every result.
         for name, kind in (("r", int), ("s", int), ("m", float)):
             object.__setattr__(self, name, kind(getattr(self, name)))
@@ -66,13 +77,22 @@ class NmsParams:
 def _threads(threads: int) -> int:
     """``threads``, with 0 resolved here to the CPUs the process may use (the kernel's
     own fallback, std::thread::hardware_concurrency, sees neither affinity nor quota)."""
-    n = check_int(threads, "threads")
-    return min(available_cpus(), 1024) if n == 0 else n
+    n = check_count(threads, "threads", 0, MAX_THREADS)
+    return available_cpus() if n == 0 else n
+
+
+def _check_shape(a: np.ndarray, name: str) -> None:
+    """Refuse a map the kernels cannot take before anything copies or converts it."""
+    if a.ndim != 2:
+        raise InputError(f"{name} must be a 2-D array, got shape {a.shape}")
+    if a.size > MAX_MAP_PIXELS:
+        raise InputError(f"{name} is too large, shape {a.shape} (at most {MAX_MAP_PIXELS} pixels)")
 
 
 def _as_float32_map(edge: np.ndarray, name: str) -> np.ndarray:
     """A C-contiguous float32 copy/view of a 2-D floating-point or bool map."""
     edge = np.asarray(edge)
+    _check_shape(edge, name)
     if edge.dtype == np.bool_:
         edge = edge.astype(np.float32)
     elif not np.issubdtype(edge.dtype, np.floating):
@@ -86,6 +106,7 @@ def _as_float32_map(edge: np.ndarray, name: str) -> np.ndarray:
 def _as_binary_map(bw: np.ndarray, name: str) -> np.ndarray:
     """A C-contiguous bool/uint8 view of a 2-D map (nonzero = on)."""
     bw = np.asarray(bw)
+    _check_shape(bw, name)
     if bw.dtype != np.bool_ and bw.dtype != np.uint8:
         if np.issubdtype(bw.dtype, np.floating) and not np.isfinite(bw).all():
             raise ValueError(f"{name} contains NaN or infinite values")
@@ -259,6 +280,16 @@ def correspond_pixels(
     )
 
 
+def _level(value: float, name: str) -> float:
+    """A threshold as a float (maps are compared in float32: a nonzero one that rounds to 0 is refused)."""
+    v = check_real(value, name)
+    if not np.isfinite(v):
+        raise InputError(f"{name} must be finite, got {value!r}")
+    if v != 0 and np.float32(v) == 0:
+        raise InputError(f"{name} {value!r} is 0 in float32, where maps are compared")
+    return v
+
+
 def hysteresis(edge: np.ndarray, low: float, high: float) -> np.ndarray:
     """Hysteresis thresholding.
 
@@ -278,4 +309,60 @@ def hysteresis(edge: np.ndarray, low: float, high: float) -> np.ndarray:
     ----------
     J. Canny, "A Computational Approach to Edge Detection", TPAMI 8(6), 1986.
     """
-    return _native.hysteresis(_as_float32_map(edge, "edge"), check_real(low, "hysteresis: low"), check_real(high, "hysteresis: high"))
+    return _native.hysteresis(_as_float32_map(edge, "edge"), _level(low, "hysteresis: low"), _level(high, "hysteresis: high"))
+
+
+def edges(
+    probability: np.ndarray,
+    high: float,
+    low: Optional[float] = None,
+    *,
+    nms: Optional[NmsParams] = NmsParams(),
+    thin: bool = True,
+    threads: int = 0,
+    band_rows: int = 0,
+    timings: Optional[Dict[str, float]] = None,
+) -> np.ndarray:
+    """The binary edges of a probability map: NMS, hysteresis thresholds, thinning.
+
+    What a detector reports, and what the evaluation figures draw:
+    ``thin(hysteresis(nms(probability), low, high))``, computed in bounded memory. NMS runs
+    in bands of rows (images above 4 Mpixel) classified at once into the one-byte result,
+    where hysteresis and thinning then work in place, so besides the input and the result
+    it holds no full-size map (4 bytes per pixel that hysteresis or thinning touches).
+
+    Parameters
+    ----------
+    probability : (H, W) array
+        Edge probabilities (floating point or bool).
+    high : float
+        Pixels of the (suppressed) map ``>= high`` are edges.
+    low : float, optional
+        Pixels ``>= low`` 8-connected to an edge are edges too; None (or ``low >= high``)
+        is a plain threshold.
+    nms : NmsParams or None
+        Edge NMS first (:func:`nms`); None thresholds the map as it is.
+    thin : bool
+        Thin the result to one pixel (:func:`thin`).
+    threads : int
+        Threads for NMS (0: all cores). Results do not depend on it.
+    band_rows : int
+        NMS band height (0: automatic). Results do not depend on it.
+    timings : dict, optional
+        Receives the seconds of each stage: ``nms``, ``threshold``, ``thin``.
+
+    Returns
+    -------
+    (H, W) bool array
+    """
+    if nms is not None and not isinstance(nms, NmsParams):
+        raise TypeError(f"edges: nms must be an NmsParams or None, got {type(nms).__name__}")
+    hi = _level(high, "edges: high")
+    lo = hi if low is None else _level(low, "edges: low")
+    p = nms if nms is not None else NmsParams()
+    out, (t_nms, t_threshold, t_thin) = _native.edges(
+        _as_float32_map(probability, "probability"), nms is not None, p.r, p.s, p.m, min(lo, hi), hi,
+        bool(thin), _threads(threads), check_count(band_rows, "band_rows", 0))
+    if timings is not None:
+        timings.update(nms=t_nms, threshold=t_threshold, thin=t_thin)
+    return out
