@@ -8,7 +8,17 @@ import pytest
 
 from edgesdk.errors import InputError
 from exif_jpeg import with_exif_orientation
-from edgesdk.runtime.image import read_image, stored_size
+from edgesdk.formats import header_of_bytes
+from edgesdk.runtime.image import read_image
+
+
+def stored_size(data):
+    """(width, height) an encoded image's header declares, or None where it cannot be read."""
+    try:
+        header = header_of_bytes(data, "data")
+    except InputError:
+        return None
+    return header.width, header.height
 
 
 def test_gray_rgba_sixteen_bit_and_float_arrays():
@@ -16,9 +26,9 @@ def test_gray_rgba_sixteen_bit_and_float_arrays():
     px, order, _ = read_image(g)
     assert px.shape == (2, 2, 3) and (px[..., 0] == g).all() and (px[..., 2] == g).all()
     rgba = np.zeros((3, 4, 4), np.uint8)
-    rgba[..., 0], rgba[..., 3] = 200, 17
+    rgba[..., 0], rgba[..., 3] = 200, 255  # opaque: the colour as it is
     px, _, _ = read_image(rgba)
-    assert px.shape == (3, 4, 3) and (px[..., 0] == 200).all()
+    assert px.shape == (3, 4, 3) and (px[..., 0] == 200).all() and (px[..., 1] == 0).all()
     sixteen = np.array([[0, 65535, 257, 32896]], np.uint16)  # 257 = 1/255 of the range; 32896 = 128 * 257
     px, _, _ = read_image(sixteen)
     assert px[0, :, 0].tolist() == [0, 255, 1, 128]
@@ -39,7 +49,7 @@ def test_files_are_read_as_bgr_whatever_their_depth(tmp_path):
     "arg,message",
     [
         (np.zeros((0, 5), np.uint8), "empty"),
-        (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((4, 4, 5), np.uint8), "shape"),
         (np.full((2, 2), np.nan, np.float32), "NaN"),
         (np.full((2, 2), 3.0, np.float32), r"\[0, 1\]"),
         (np.zeros((2, 2), np.int64), "dtype"),

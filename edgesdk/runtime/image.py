@@ -1,14 +1,25 @@
-"""Reading any image a user may hand over into one form: (H, W, 3) uint8 in a known channel order."""
+"""Reading any image a user may hand over into one form: (H, W, 3) uint8 in a known channel order.
+
+Memory is bounded before anything is decoded or copied: an encoded image's size is
+read from its header (:mod:`edgesdk.formats`) and refused above ``max_pixels``, a
+file larger than any image of that size could be is refused from its length, a
+stream is read only up to that length. Transparent pixels are composited over a
+background (white by default), as image viewers show them; pixel conversions run
+in bands of rows, so no full-size temporary is wider than the result.
+"""
 
 from __future__ import annotations
 
-import struct
+import os
+import sys
 from pathlib import Path
-from typing import IO, Any, Optional, Protocol, Tuple, TypeGuard, Union, cast
+from typing import IO, Any, Callable, Optional, Protocol, Sequence, Tuple, TypeGuard, Union, cast
 
 import cv2
 import numpy as np
 
+from edgesdk import formats
+from edgesdk import io as fileio
 from edgesdk.errors import InputError
 
 
@@ -28,70 +39,18 @@ class PillowImage(Protocol):
 # like files, EXIF orientation included; a PIL image gives its pixels as they are.
 ImageLike = Union[str, Path, np.ndarray, bytes, bytearray, memoryview, IO[bytes], PillowImage]
 
+# An RGB colour, 0-255 per channel: what transparent pixels are composited over.
+Background = Tuple[int, int, int]
+WHITE: Background = (255, 255, 255)
+
 # ANYCOLOR|ANYDEPTH keeps gray as gray and 16-bit/float as such, drops alpha, and
 # (unlike IMREAD_UNCHANGED) applies the EXIF orientation: a phone photo is
 # processed as a viewer shows it, as training and `training.predict` read it.
+# Formats that may carry alpha are decoded with IMREAD_UNCHANGED instead, and turned here.
 READ_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 
-
-# JPEG start-of-frame markers: SOF0-3, 5-7, 9-11, 13-15 (C4 is DHT, C8 JPG, CC DAC).
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def stored_size(data: Union[bytes, memoryview]) -> Optional[Tuple[int, int]]:
-    """(width, height) from the header of a PNG, JPEG, GIF, BMP or WebP file, without decoding; None if unknown.
-
-    What lets an oversized image be refused before it is decoded: a PNG of zeros a
-    few MB long may hold gigapixels, and decoding is what takes the memory.
-
-    References
-    ----------
-    PNG: ISO/IEC 15948 (IHDR); JPEG: ITU-T T.81, B.2.2 (frame header); GIF89a spec
-    (logical screen descriptor); BMP: BITMAPINFOHEADER; WebP: RFC 9649.
-    """
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 4 <= len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            if marker == 0xFF:  # fill byte
-                i += 1
-                continue
-            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # TEM, RSTn, SOI: no length
-                i += 2
-                continue
-            (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-            if marker in _JPEG_SOF and i + 9 <= len(data):
-                height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-                return width, height
-            if marker == 0xDA or length < 2:  # start of scan before a frame header: malformed
-                return None
-            i += 2 + length
-        return None
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        return struct.unpack("<HH", data[6:10])
-    if data[:2] == b"BM" and len(data) >= 26:
-        (header_size,) = struct.unpack("<I", data[14:18])
-        if header_size == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
-            return struct.unpack("<HH", data[18:22])
-        width, height = struct.unpack("<ii", data[18:26])
-        return abs(width), abs(height)  # a negative height: rows stored top-down
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
-        chunk = data[12:16]
-        if chunk == b"VP8X":
-            w = int.from_bytes(data[24:27], "little") + 1
-            h = int.from_bytes(data[27:30], "little") + 1
-            return w, h
-        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # the key frame's start code
-            w, h = struct.unpack("<HH", data[26:30])
-            return w & 0x3FFF, h & 0x3FFF
-        if chunk == b"VP8L" and data[20] == 0x2F:
-            bits = int.from_bytes(data[21:25], "little")
-            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    return None
+# Pixel conversions work on bands of this many pixels, so their temporaries stay small.
+_BAND_PIXELS = 1 << 20
 
 
 def check_pixels(width: int, height: int, where: str, max_pixels: Optional[int]) -> None:
@@ -103,32 +62,102 @@ def check_pixels(width: int, height: int, where: str, max_pixels: Optional[int])
         )
 
 
+def _by_rows(a: np.ndarray, channels: int, dtype, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn`` applied to bands of rows of ``a`` into a new (H, W, channels) array of ``dtype``."""
+    h, w = a.shape[:2]
+    out = np.empty((h, w, channels), dtype)
+    step = max(1, _BAND_PIXELS // max(w, 1))
+    for y in range(0, h, step):
+        out[y : y + step] = fn(a[y : y + step])
+    return out
+
+
+def _check_float(a: np.ndarray, where: str) -> None:
+    if not np.isfinite(a).all():
+        raise InputError(f"{where}: image contains NaN or infinite values")
+    if a.size and (a.min() < 0 or a.max() > 1):
+        raise InputError(f"{where}: float images must be in [0, 1], got [{a.min():.3g}, {a.max():.3g}]")
+
+
 def to_uint8(a: np.ndarray, where: str) -> np.ndarray:
-    """8-bit version of an 8/16-bit or [0, 1] float image."""
+    """8-bit version of an 8/16-bit or [0, 1] float image (any number of channels)."""
     if a.dtype == np.uint8:
         return a
+    b = a if a.ndim == 3 else a[:, :, None]
     if a.dtype == np.uint16:
-        return (a.astype(np.uint32) * 255 + 32767) // 65535  # exact rounding of a * 255 / 65535
-    if np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all():
-            raise InputError(f"{where}: image contains NaN or infinite values")
-        if a.min() < 0 or a.max() > 1:
-            raise InputError(f"{where}: float images must be in [0, 1], got [{a.min():.3g}, {a.max():.3g}]")
-        return np.round(a * 255)
-    if a.dtype == np.bool_:
-        return a.astype(np.uint8) * 255
-    raise InputError(f"{where}: unsupported image dtype {a.dtype} (uint8, uint16, float in [0, 1], bool)")
+        out = _by_rows(b, b.shape[2], np.uint8, lambda r: (r.astype(np.uint32) * 255 + 32767) // 65535)
+    elif np.issubdtype(a.dtype, np.floating):
+        _check_float(a, where)
+        out = _by_rows(b, b.shape[2], np.uint8, lambda r: np.round(r.astype(np.float32) * 255))
+    elif a.dtype == np.bool_:
+        out = _by_rows(b, b.shape[2], np.uint8, lambda r: r.astype(np.uint8) * 255)
+    else:
+        raise InputError(f"{where}: unsupported image dtype {a.dtype} (uint8, uint16, float in [0, 1], bool)")
+    return out if a.ndim == 3 else out[:, :, 0]
+
+
+def composite(a: np.ndarray, background: Background, order: str, where: str) -> np.ndarray:
+    """An (H, W, 4) or gray+alpha (H, W, 2) image over ``background`` -> (H, W, 3), same dtype.
+
+    ``out = colour * alpha + background * (1 - alpha)``, rounded to the nearest level for
+    integer images (alpha 0 shows the background, full alpha the colour unchanged).
+    """
+    kind: Any
+    if a.dtype == np.uint8:
+        full, kind = 255, np.uint16  # c*a + b*(255-a) <= 65025
+    elif a.dtype == np.uint16:
+        full, kind = 65535, np.uint32  # <= 65535**2 < 2**32
+    elif np.issubdtype(a.dtype, np.floating):
+        _check_float(a, where)
+        full, kind = 1, np.float32
+    else:
+        raise InputError(f"{where}: unsupported image dtype {a.dtype} (uint8, uint16, float in [0, 1], bool)")
+    bg = np.array(background if order == "RGB" else background[::-1], np.float64) / 255 * full
+    bg = (np.round(bg) if full > 1 else bg).astype(kind)
+
+    def band(rows: np.ndarray) -> np.ndarray:
+        color = rows[:, :, :-1].astype(kind)
+        if color.shape[2] == 1:
+            color = np.repeat(color, 3, axis=2)
+        alpha = rows[:, :, -1:].astype(kind)
+        if full == 1:
+            return color * alpha + bg * (1 - alpha)
+        return (color * alpha + bg * (full - alpha) + full // 2) // full
+
+    return _by_rows(a, 3, a.dtype, band)
 
 
 def to_three_channels(a: np.ndarray, where: str) -> np.ndarray:
-    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) -> (H, W, 3); alpha is dropped."""
+    """(H, W), (H, W, 1) or (H, W, 3) -> (H, W, 3) (alpha is composited first: :func:`composite`)."""
     if a.ndim == 2:
         return np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim == 3 and a.shape[2] in (1, 3, 4):
-        if a.shape[2] == 1:
-            return np.repeat(a, 3, axis=2)
-        return a[:, :, :3]
-    raise InputError(f"{where}: expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {a.shape}")
+    if a.ndim == 3 and a.shape[2] == 1:
+        return np.repeat(a, 3, axis=2)
+    if a.ndim == 3 and a.shape[2] == 3:
+        return a
+    raise InputError(f"{where}: expected an (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4) image, got shape {a.shape}")
+
+
+# EXIF orientation as OpenCV's ApplyExifOrientation turns a decoded image (CIPA DC-008).
+_ORIENT: dict = {
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.flip(a, -1),
+    4: lambda a: cv2.flip(a, 0),
+    5: lambda a: cv2.transpose(a),
+    6: lambda a: cv2.flip(cv2.transpose(a), 1),
+    7: lambda a: cv2.flip(cv2.transpose(a), -1),
+    8: lambda a: cv2.flip(cv2.transpose(a), 0),
+}
+
+
+def orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a decoded image as its EXIF ``orientation`` (1-8) says, as a viewer shows it."""
+    turn = _ORIENT.get(orientation)
+    if turn is None:
+        return a
+    if a.ndim == 3 and a.shape[2] > 4:  # pragma: no cover - OpenCV's flip takes up to 4 channels
+        raise InputError(f"cannot turn an image of {a.shape[2]} channels")
+    return turn(a)
 
 
 def is_pillow_image(image: object) -> TypeGuard[PillowImage]:
@@ -142,80 +171,144 @@ def is_pillow_image(image: object) -> TypeGuard[PillowImage]:
 _PILLOW_AS_ARRAY = {"1", "L", "RGB", "RGBA", "F"}
 # 16-bit gray in any byte order, and 32-bit integer gray (how Pillow < 10 opened 16-bit PNGs).
 _PILLOW_SIXTEEN_BIT = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+# Modes with an alpha channel, converted to RGBA to be composited.
+_PILLOW_ALPHA = {"LA", "La", "PA", "RGBa"}
 
 
 def pillow_pixels(image: PillowImage, where: str, max_pixels: Optional[int]) -> np.ndarray:
-    """The pixels of a PIL image as an array `read_image` takes, RGB for color.
+    """The pixels of a PIL image as an array `read_image` takes, RGB(A) for color.
 
-    The size is checked before the pixels are loaded (Pillow opens files lazily). Palette,
-    gray+alpha, CMYK, YCbCr, LAB and HSV images are converted to RGB by Pillow (alpha dropped,
-    as it is for files); the EXIF orientation is not applied (use ``PIL.ImageOps.exif_transpose``).
+    The size is checked before the pixels are loaded (Pillow opens files lazily). Images
+    with transparency (an alpha channel, or a transparent palette entry or colour) come as
+    RGBA, to be composited; palette, CMYK, YCbCr, LAB and HSV images are converted to RGB by
+    Pillow; the EXIF orientation is not applied (use ``PIL.ImageOps.exif_transpose``).
     """
     width, height = image.size
     check_pixels(width, height, where, max_pixels)
     mode = image.mode
+    info = getattr(image, "info", None)
+    transparent = mode in _PILLOW_ALPHA or (isinstance(info, dict) and "transparency" in info)
     try:
-        a = np.asarray(image if mode in _PILLOW_AS_ARRAY or mode in _PILLOW_SIXTEEN_BIT else image.convert("RGB"))
+        if transparent and mode != "RGBA":
+            a = np.asarray(image.convert("RGBA"))
+        elif mode in _PILLOW_AS_ARRAY or mode in _PILLOW_SIXTEEN_BIT:
+            a = np.asarray(image)
+        else:
+            a = np.asarray(image.convert("RGB"))
     except (OSError, ValueError) as exc:  # a truncated file Pillow opened lazily, a mode it cannot convert
         raise InputError(f"{where}: Pillow could not give its pixels ({exc})") from None
-    if mode in _PILLOW_SIXTEEN_BIT:
+    if mode in _PILLOW_SIXTEEN_BIT and not transparent:
         if a.size and (a.min() < 0 or a.max() > 65535):
             raise InputError(f"{where}: integer pixels must be in [0, 65535], got [{a.min()}, {a.max()}]")
         return a.astype(np.uint16)
     return a
 
 
-def decode(data: Union[bytes, bytearray, memoryview], where: str, max_pixels: Optional[int] = None) -> np.ndarray:
-    """Decode an encoded image (JPEG, PNG, ...) held in memory; one too large is refused from its header."""
-    try:
-        buf = np.frombuffer(data, np.uint8)
-    except BufferError:  # a non-contiguous memoryview: copied out in its logical order
-        buf = np.frombuffer(bytes(data), np.uint8)
-    if buf.size == 0:
-        raise InputError(f"{where}: empty (0 bytes)")
-    size = stored_size(buf.data)  # a view, not a copy: the header walk reads only the first segments
-    if size is not None:
-        check_pixels(*size, where, max_pixels)
-    a = cv2.imdecode(buf, READ_FLAGS)
+def _finish_decoded(a: Optional[np.ndarray], header: formats.Header, where: str) -> np.ndarray:
     if a is None:
         raise InputError(f"{where}: not a readable image (OpenCV could not decode it)")
+    if header.format.own_orientation:
+        a = orient(a, header.orientation)
     return a
 
 
-def read_image(image: ImageLike, color: str = "RGB", max_pixels: Optional[int] = None) -> tuple[np.ndarray, str, str]:
+def _flags(header: formats.Header) -> int:
+    return cv2.IMREAD_UNCHANGED if header.format.alpha else READ_FLAGS
+
+
+def decode(data: Union[bytes, bytearray, memoryview], where: str, max_pixels: Optional[int] = None) -> np.ndarray:
+    """Decode an encoded image held in memory (BGR(A) as OpenCV gives it); one too large is refused from its header."""
+    try:
+        buf = np.frombuffer(data, np.uint8)
+    except (BufferError, ValueError):  # a memoryview that is not contiguous: copied out in its logical order
+        buf = np.frombuffer(bytes(data), np.uint8)
+    if buf.size == 0:
+        raise InputError(f"{where}: empty (0 bytes)")
+    header = formats.header_of_bytes(buf.data, where)
+    check_pixels(header.width, header.height, where, max_pixels)
+    return _finish_decoded(cv2.imdecode(buf, _flags(header)), header, where)
+
+
+def read_file(path: Union[str, os.PathLike], where: str, max_pixels: Optional[int]) -> np.ndarray:
+    """Decode an image file: its header and length checked first, then decoded through its descriptor."""
+    a, header = fileio.decode_image_file(path, where, _flags, max_pixels)
+    return _finish_decoded(a, header, where)
+
+
+def read_stream(stream: IO[bytes], where: str, max_pixels: Optional[int]) -> bytes:
+    """Read an encoded image from a stream: no further than its header's size allows, refused early if too large."""
+    data = bytearray()
+    # Until the header says the size: as much as the largest image allowed may take (a TIFF's
+    # header may sit at its end).
+    limit = formats.max_encoded_bytes(max_pixels, 1) if max_pixels is not None else sys.maxsize
+    need = 16
+    header = None
+    while True:
+        if header is None and len(data) >= need:
+            try:
+                header = formats.read_header(lambda offset, n: bytes(data[offset : offset + n]), None, where)
+            except formats.NeedMore as more:
+                need = more.args[0]
+            else:
+                check_pixels(header.width, header.height, where, max_pixels)
+                limit = formats.max_encoded_bytes(header.width, header.height)
+        chunk = stream.read(1 << 20)
+        if not isinstance(chunk, (bytes, bytearray)):
+            raise InputError(f"{where}: a stream must be opened in binary mode (its read() gave {type(chunk).__name__})")
+        if not chunk:
+            return bytes(data)
+        data += chunk
+        if len(data) > limit:
+            what = f"a {header.width}x{header.height} {header.format.name} image" if header else "an image header"
+            raise InputError(f"{where}: more than {limit} bytes, more than {what} can take")
+
+
+def check_background(value: Any) -> Background:
+    """``value`` as an RGB background: a gray level 0-255 or three of them; otherwise an InputError."""
+    from edgesdk.arguments import is_int
+
+    if is_int(value, 0) and value <= 255:
+        return (int(value),) * 3  # type: ignore[return-value]
+    if isinstance(value, (tuple, list, np.ndarray)) and len(value) == 3 and all(is_int(v, 0) and v <= 255 for v in value):
+        return tuple(int(v) for v in value)  # type: ignore[return-value]
+    raise InputError(f"background must be a gray level 0-255 or an (R, G, B) of them, got {value!r}")
+
+
+def read_image(
+    image: ImageLike, color: str = "RGB", max_pixels: Optional[int] = None, background: Sequence[int] = WHITE,
+) -> tuple[np.ndarray, str, str]:
     """Load ``image`` as (H, W, 3) uint8; returns (pixels, their channel order, a name for messages).
 
     Parameters
     ----------
     image : path, ndarray, bytes, binary stream or PIL image
-        A file OpenCV can read (8/16-bit, gray, color, alpha), turned as its
-        EXIF orientation says (CIPA DC-008, tag 0x0112); the same encoded
-        bytes in memory, or a stream opened in binary mode (read to its end);
-        an array of pixels; or a ``PIL.Image.Image`` (its pixels as they are).
+        A file in a format of :mod:`edgesdk.formats` (8/16-bit, gray, color, alpha),
+        turned as its EXIF orientation says (CIPA DC-008, tag 0x0112); the same encoded
+        bytes in memory, or a stream opened in binary mode (read to its end); an array
+        of pixels; or a ``PIL.Image.Image`` (its pixels as they are).
     color : {"RGB", "BGR"}
         Channel order of an array argument (encoded and PIL images are always read correctly).
     max_pixels : int, optional
-        Refuse larger images; encoded ones (PNG, JPEG, GIF, BMP, WebP) from their
-        header, before they are decoded.
+        Refuse larger images; encoded ones from their header, before they are decoded.
+    background : (R, G, B)
+        What transparent pixels are composited over (white by default, as viewers show them).
     """
     if color not in ("RGB", "BGR"):  # checked for every input: a typo must not wait for the first array
         raise InputError(f"color must be 'RGB' or 'BGR', got {color!r}")
-    encoded: Union[bytes, bytearray, memoryview] = b""
-    pixels: Optional[np.ndarray] = None  # given as pixels (an array, a PIL image), else decoded below
+    bg = check_background(background)
+    pixels: Optional[np.ndarray] = None
     order = color
-    if isinstance(image, (str, Path)):
-        where = str(image)
-        if not Path(image).is_file():
-            raise InputError(f"{where}: no such file")
-        try:
-            encoded = Path(image).read_bytes()  # decoded as bytes are: one path, and the header seen first
-        except OSError as exc:
-            raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    if isinstance(image, (str, os.PathLike)) and not isinstance(image, (bytes, bytearray)):
+        where = os.fsdecode(image)
+        pixels, order = read_file(image, where, max_pixels), "BGR"
     elif isinstance(image, np.ndarray):
         where, pixels = f"array{image.shape}", image
+        if image.ndim not in (2, 3):
+            raise InputError(f"{where}: expected an (H, W) or (H, W, C) image, got {image.ndim} dimensions")
     elif isinstance(image, (bytes, bytearray, memoryview)):
         size = image.nbytes if isinstance(image, memoryview) else len(image)
-        where, encoded = f"{type(image).__name__} of {size} bytes", image
+        where = f"{type(image).__name__} of {size} bytes"
+        pixels, order = decode(image, where, max_pixels), "BGR"
     elif is_pillow_image(image):
         filename = getattr(image, "filename", "")  # set when Pillow opened a file
         where = str(filename) if isinstance(filename, (str, Path)) and str(filename) else (
@@ -223,17 +316,15 @@ def read_image(image: ImageLike, color: str = "RGB", max_pixels: Optional[int] =
         pixels, order = pillow_pixels(image, where, max_pixels), "RGB"
     elif callable(getattr(image, "read", None)):
         name = getattr(image, "name", None)
-        where = str(name) if isinstance(name, (str, Path)) else f"{type(image).__name__} stream"
-        encoded = cast(IO[bytes], image).read()
-        if not isinstance(encoded, (bytes, bytearray)):
-            raise InputError(f"{where}: a stream must be opened in binary mode (its read() gave {type(encoded).__name__})")
+        where = os.fsdecode(name) if isinstance(name, (str, bytes, Path)) else f"{type(image).__name__} stream"
+        pixels, order = decode(read_stream(cast(IO[bytes], image), where, max_pixels), where, max_pixels), "BGR"
     else:
         raise InputError(
             f"expected a path, a numpy array, encoded bytes, a binary stream or a PIL image, got {type(image).__name__}")
-    if pixels is None:
-        pixels, order = decode(encoded, where, max_pixels), "BGR"  # OpenCV's order for 3/4-channel images
     if pixels.size == 0 or min(pixels.shape[:2]) < 1:
         raise InputError(f"{where}: empty image (shape {pixels.shape})")
     check_pixels(pixels.shape[1], pixels.shape[0], where, max_pixels)
-    pixels = to_three_channels(to_uint8(pixels, where), where).astype(np.uint8, copy=False)
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):  # gray or colour with alpha
+        pixels = composite(pixels, bg, order, where)
+    pixels = to_three_channels(to_uint8(pixels, where), where)
     return np.ascontiguousarray(pixels), order, where
