@@ -52,8 +52,8 @@ def agreement(exported: Mapping[str, np.ndarray], eager: Mapping[str, np.ndarray
         max_abs = max(max_abs, float(d.max()))
         sum_abs += float(d.sum())
         n_px += d.size
-        ea = detector.edges(a, threshold)[1]
-        eb = detector.edges(b, threshold)[1]
+        ea = detector.edges(a, threshold)
+        eb = detector.edges(b, threshold)
         inter += int((ea & eb).sum())
         union += int((ea | eb).sum())
     return Agreement(len(exported), max_abs, sum_abs / max(n_px, 1), inter / max(union, 1))

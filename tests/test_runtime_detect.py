@@ -247,9 +247,9 @@ def test_detect_refuses_arguments_of_the_wrong_kind_before_reading(detector, kwa
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(threads=-1), "threads must be an integer >= 0, got -1"),
-        (dict(threads=2.5), "threads must be an integer >= 0, got 2.5"),  # LiteRT said "type of num_threads should be int"
-        (dict(threads="2"), "threads must be an integer >= 0, got '2'"),  # a TypeError from a comparison
+        (dict(threads=-1), "threads must be an integer in [0, 1024], got -1"),
+        (dict(threads=2.5), "threads must be an integer in [0, 1024], got 2.5"),  # LiteRT said "type of num_threads should be int"
+        (dict(threads="2"), "threads must be an integer in [0, 1024], got '2'"),  # a TypeError from a comparison
         (dict(low_memory="no"), "low_memory must be True or False, got 'no'"),  # low-memory mode, silently
         (dict(model=7), "model must be a name or a path, got int"),
     ],
@@ -387,7 +387,7 @@ def test_cli_detect_json_has_a_record_per_input(tmp_path, detector):
     doc = json.loads(proc.stdout)  # stdout is the document alone
     assert doc["model"] == detector.info.name and doc["done"] == 3 and doc["failed"] == 2
     errors = {r["input"]: r["error"] for r in doc["images"] if "error" in r}
-    assert errors == {"missing.jpg": "no such file", str(broken): f"{broken}: not a readable image (OpenCV could not decode it)"}
+    assert errors == {"missing.jpg": "no such file", str(broken): f"{broken}: not a readable image (not a format edgesdk reads: PNG, JPEG, GIF, BMP, WebP, TIFF, PNM)"}
     for r in doc["images"]:
         if "error" in r:
             continue
@@ -439,8 +439,10 @@ def test_edge_map_save_writes_what_it_holds(tmp_path, detector):
     np.testing.assert_array_equal(np.load(prob_npy), em.probability)
     with pytest.raises(InputError, match="format must be 'png' or 'npy', got 'jpg'"):
         em.save(tmp_path, "x", format="jpg")
-    with pytest.raises(edgesdk.EdgeSDKError, match="could not write .*nowhere/x_edges.png"):
-        em.save(tmp_path / "nowhere", "x")
+    assert [p.name for p in em.save(tmp_path / "made" / "here", "x")] == ["x_edges.png", "x_prob.png"]  # folder made
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(edgesdk.EdgeSDKError, match="could not write into .*a-file"):
+        em.save(tmp_path / "a-file", "x")
 
 
 def test_cli_output_to_a_closed_pipe_ends_quietly(tmp_path):

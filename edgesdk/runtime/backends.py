@@ -35,6 +35,10 @@ class Backend(Protocol):
     threads: int  # inference threads in use
     # (dtype, scale, zero point) the model takes; (float32, 0.0, 0) for a float input.
     input_type: Tuple[np.dtype, float, int]
+    # (dtype, scale, zero point) of what run_raw returns; (float32, 0.0, 0): the probability itself.
+    output_type: Tuple[np.dtype, float, int]
+
+    def run_raw(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray: ...
 
     def run(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray: ...
 
@@ -65,6 +69,13 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (q.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def dequantize_table(dtype, scale: float, zero_point: int) -> np.ndarray:
+    """:func:`dequantize` of every value of an 8-bit ``dtype``, in the order ``cv2.LUT`` indexes it
+    (by the value's byte: an int8 -1 at 255): a map of any size dequantized in one pass, no temporaries."""
+    levels = np.arange(256, dtype=np.uint8).view(np.dtype(dtype))
+    return dequantize(levels, scale, zero_point)
 
 
 # XNNPACK delegate flags (tensorflow/lite/delegates/xnnpack/xnnpack_delegate.h).
@@ -110,17 +121,38 @@ class LiteRTBackend:
             raise EdgeSDKError(f"{path}: signatures {missing} named in the metadata are not in the file")
         self._lock = threading.Lock()
         self._logged_first_run = low_memory  # the low-memory path captures its setup log itself
-        self.input_type = self._common_input_type(path, [b.name for b in info.buckets] or list(self.signatures))
+        self.input_type = self._common_input_type(path, info)
+        self.output_type = self._common_output_type(path, info)
 
-    def _common_input_type(self, path: Path, buckets) -> Tuple[np.dtype, float, int]:
-        """(dtype, scale, zero point) of the input, the same for every signature (preprocessing happens once)."""
+    def _common_input_type(self, path: Path, info: ModelInfo) -> Tuple[np.dtype, float, int]:
+        """(dtype, scale, zero point) of the input, the same for every signature (preprocessing happens once).
+
+        Each bucket's size is checked against its signature here, at load: a sidecar that
+        names another size would otherwise fail on every image (or try to allocate it).
+        """
         kinds = set()
-        for b in buckets:
-            (det,) = self.interpreter.get_signature_runner(b).get_input_details().values()
+        for b in info.buckets or [None]:
+            name = b.name if b is not None else next(iter(self.signatures), None)
+            (det,) = self.interpreter.get_signature_runner(name).get_input_details().values()
+            shape = tuple(int(v) for v in det["shape"])
+            if b is not None and shape[1:3] != (b.height, b.width):
+                raise EdgeSDKError(f"{path}: the sidecar's bucket {b.name} is {b.height}x{b.width}, but the "
+                                   f"model file's signature takes {shape[1]}x{shape[2]}")
             scale, zp = det["quantization"] if det["dtype"] != np.float32 else (0.0, 0)
             kinds.add((np.dtype(det["dtype"]), float(scale), int(zp)))
         if len(kinds) != 1:
             raise EdgeSDKError(f"{path}: signatures disagree on the input type or quantization: {sorted(map(str, kinds))}")
+        return kinds.pop()
+
+    def _common_output_type(self, path: Path, info: ModelInfo) -> Tuple[np.dtype, float, int]:
+        """(dtype, scale, zero point) of the output, the same for every signature (tiles are stitched raw)."""
+        kinds = set()
+        for name in [b.name for b in info.buckets] or list(self.signatures)[:1]:
+            (det,) = self.interpreter.get_signature_runner(name).get_output_details().values()
+            scale, zp = det["quantization"] if det["dtype"] != np.float32 else (0.0, 0)
+            kinds.add((np.dtype(det["dtype"]), float(scale), int(zp)))
+        if len(kinds) != 1:
+            raise EdgeSDKError(f"{path}: signatures disagree on the output type or quantization: {sorted(map(str, kinds))}")
         return kinds.pop()
 
     def _runner(self, bucket: Optional[str]):
@@ -151,6 +183,12 @@ class LiteRTBackend:
 
     def run(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
         """Probability map of one bucket-sized input: normalised float32, or already in the input's dtype."""
+        y = self.run_raw(x, bucket)
+        dtype, scale, zp = self.output_type
+        return dequantize(y, scale, zp) if dtype != np.float32 else y
+
+    def run_raw(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
+        """:meth:`run` before dequantisation: the (H, W) output in ``output_type``'s dtype."""
         with self._lock:
             runner, in_name, in_det, out_name, out_det = self._runner(bucket)
         want = tuple(in_det["shape"][1:3])
@@ -172,10 +210,7 @@ class LiteRTBackend:
                     y = runner(**{in_name: t})[out_name]
                     _forward_warnings(logged())
                 self._logged_first_run = True
-        if out_det["dtype"] != np.float32:
-            scale, zp = out_det["quantization"]
-            y = dequantize(y, scale, zp)
-        return np.ascontiguousarray(y[0, :, :, 0], dtype=np.float32)
+        return np.ascontiguousarray(y[0, :, :, 0])
 
 
 def _builtin_resolver():
@@ -264,6 +299,7 @@ class TorchScriptBackend:
         self.name = "torchscript"
         self.low_memory = False
         self.input_type = (np.dtype(np.float32), 0.0, 0)
+        self.output_type = (np.dtype(np.float32), 0.0, 0)
         self._torch = torch
         if threads > 0:
             torch.set_num_threads(threads)
@@ -278,6 +314,9 @@ class TorchScriptBackend:
         with torch.inference_mode():
             y = self.module(torch.from_numpy(np.ascontiguousarray(x[None])))
         return y[0, :, :, 0].numpy().astype(np.float32, copy=False)
+
+    def run_raw(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
+        return self.run(x, bucket)
 
 
 def open_backend(path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False) -> Backend:

@@ -10,23 +10,28 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
+from edgesdk import io as fileio
 from edgesdk import postprocess
-from edgesdk.arguments import check_count, check_flag
-from edgesdk.errors import EdgeSDKError, InputError
-from edgesdk.runtime.backends import Backend, open_backend, quantize
+from edgesdk.arguments import check_count, check_flag, check_threshold
+from edgesdk.cpus import MAX_THREADS
+from edgesdk.errors import InputError
+from edgesdk.runtime.backends import Backend, dequantize_table, open_backend, quantize
 from edgesdk.runtime.geometry import pad_to, plan_inference, plan_tiles, round_up, tile_margin
-from edgesdk.runtime.image import ImageLike, read_image
+from edgesdk.runtime.image import WHITE, ImageLike, read_image
 from edgesdk.runtime.metadata import ModelInfo, bundled_dir, default_model_name, read_model_info
 
 DEFAULT_MODEL = "default"
 # Images above this many pixels are refused unless the caller raises the limit:
 # tiling keeps memory bounded, but time grows with the area.
 MAX_PIXELS = 64_000_000
+# Tiled images up to this size are preprocessed whole (their tiles overlap: cheaper once), larger ones
+# tile by tile, so that no full-size preprocessed copy of a large image is made.
+WHOLE_PREPARE_PIXELS = 4_000_000
 
 
 @dataclass
@@ -37,8 +42,6 @@ class EdgeMap:
     ----------
     probability : (H, W) float32
         The model's edge probability, at the input's size.
-    nms : (H, W) float32 or None
-        ``probability`` after edge NMS (None if NMS was off).
     edges : (H, W) bool
         Binary edges: hysteresis threshold of the NMS map (or of the
         probability), thinned unless thinning was off.
@@ -50,23 +53,54 @@ class EdgeMap:
         Number of model runs (1 unless the image was tiled).
     source : str
         The file name, or a description of the array or bytes.
+    nms_params : NmsParams or None
+        The NMS the edges were found with (None: NMS was off).
     """
 
     probability: np.ndarray
-    nms: Optional[np.ndarray]
     edges: np.ndarray
     threshold: float
     timings: Dict[str, float] = field(default_factory=dict)
     tiles: int = 1
     source: str = ""
+    nms_params: Optional[postprocess.NmsParams] = None
+    _nms: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+
+    @property
+    def nms(self) -> Optional[np.ndarray]:
+        """``probability`` after edge NMS, (H, W) float32 (None if NMS was off).
+
+        Computed when first asked for: detection never holds a full-size NMS map (it
+        thresholds NMS band by band), which keeps a large image's memory bounded.
+        """
+        if self.nms_params is None:
+            return None
+        if self._nms is None:
+            self._nms = postprocess.nms(self.probability, self.nms_params)
+        return self._nms
+
+    def outputs(self, stem: str, format: str = "png") -> List[Tuple[str, fileio.Content]]:
+        """The files :meth:`save` writes: ``[(name, writer), ...]`` (each encoded when written)."""
+        if format == "png":
+            return [(f"{stem}_edges.png", fileio.edges_writer(self.edges)),
+                    (f"{stem}_prob.png", fileio.probability_writer(self.probability, 8))]
+        if format == "npy":
+            return [(f"{stem}_edges.npy", fileio.npy_writer(self.edges)),
+                    (f"{stem}_prob.npy", fileio.npy_writer(self.probability))]
+        raise InputError(f"format must be 'png' or 'npy', got {format!r}")
 
     def save(self, folder: Union[str, Path], stem: str, format: str = "png") -> List[Path]:
         """Write ``<stem>_edges`` and ``<stem>_prob`` into ``folder``; returns their paths.
 
+        Both files are written whole to temporary names, then renamed into place
+        together (:func:`edgesdk.io.write_files`): a killed process, a full disk or
+        a concurrent run never leaves a partial file or an ``_edges`` without its
+        ``_prob`` under these names, and a symlink at either name is replaced.
+
         Parameters
         ----------
         folder : path
-            An existing folder.
+            The folder (made if missing).
         stem : str
             The files' common name (``edgesdk detect`` uses the input's).
         format : {"png", "npy"}
@@ -76,31 +110,31 @@ class EdgeMap:
         Raises
         ------
         EdgeSDKError
-            A file could not be written (the message names it).
+            A file could not be written (the message names it); neither file was changed.
         """
-        if format == "png":
-            items = [("edges.png", self.edges.astype(np.uint8) * 255),
-                     ("prob.png", np.round(self.probability * 255).astype(np.uint8))]
-        elif format == "npy":
-            items = [("edges.npy", self.edges), ("prob.npy", self.probability)]
-        else:
-            raise InputError(f"format must be 'png' or 'npy', got {format!r}")
-        written = []
-        for suffix, array in items:
-            target = Path(folder) / f"{stem}_{suffix}"
-            try:
-                if format == "png":
-                    # imwrite reports most failures (a full disk, a folder in the way) by returning False.
-                    ok = cv2.imwrite(str(target), array)
-                else:
-                    np.save(target, array)
-                    ok = True
-            except (OSError, cv2.error) as exc:
-                raise EdgeSDKError(f"could not write {target}: {exc}") from None
-            if not ok:
-                raise EdgeSDKError(f"could not write {target}")
-            written.append(target)
-        return written
+        items = self.outputs(stem, format)
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise fileio.WriteError(f"could not write into {folder}: {exc.strerror or exc}") from None
+        return fileio.write_files([(Path(folder) / name, data) for name, data in items])
+
+
+def saved_outputs(folder: Union[str, Path], stem: str, format: str = "png") -> Optional[List[Path]]:
+    """The files :meth:`EdgeMap.save` writes for ``stem`` if all are there, whole and of one size; else None.
+
+    A PNG must decode, a ``.npy`` hold as many bytes as its header says. What
+    ``edgesdk detect --skip-existing`` keeps: an interrupted run, repeated, redoes only the
+    images whose outputs are missing or damaged.
+    """
+    if format not in ("png", "npy"):
+        raise InputError(f"format must be 'png' or 'npy', got {format!r}")
+    paths = [Path(folder) / f"{stem}_{kind}.{format}" for kind in ("edges", "prob")]
+    sizes: List[Optional[Tuple[int, ...]]] = (
+        [fileio.readable_png(p) for p in paths] if format == "png" else [fileio.readable_npy(p) for p in paths])
+    if any(size is None for size in sizes) or sizes[0] != sizes[1]:
+        return None
+    return paths
 
 
 def resolve_model(model: Union[str, Path]) -> Path:
@@ -117,7 +151,7 @@ def resolve_model(model: Union[str, Path]) -> Path:
         p = bundled_dir() / f"{model}.json"
     if p.suffix != ".json":
         p = p.with_suffix(".json")
-    if not p.is_file():
+    if not os.path.lexists(p):  # one that exists but is no file is refused by name when it is read
         raise InputError(f"{model}: no such model (a bundled name, or a .tflite/.ts file with its .json sidecar)")
     return p
 
@@ -166,45 +200,78 @@ class Detector:
         return self.backend.run(pad_to(x, size), bucket)[:h, :w]
 
     def infer(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """Probability map of a normalised image of any size; returns (map, model runs)."""
-        h, w = x.shape[:2]
+        """Probability map of a preprocessed (:meth:`preprocess`) image of any size; returns (map, model runs)."""
+        out, runs = self._infer(x, lambda part: part)
+        return self._as_probability(out), runs
+
+    def _infer(self, image: np.ndarray, prepare, timings: Optional[Dict[str, float]] = None) -> tuple[np.ndarray, int]:
+        """The model's output for ``image``, each model input made by ``prepare`` from its part of it.
+
+        Returns (output, model runs): the probability, or for a tiled image the stitched
+        output in the model's own type (1 byte a pixel for an int8 model), which
+        :meth:`_as_probability` dequantizes once the image may be released. An image larger
+        than the model's largest input is cut into overlapping tiles, each prepared on its
+        own: no full-size preprocessed copy.
+        """
+        timings = {} if timings is None else timings
+        timings.setdefault("preprocess", 0.0)
+
+        def prepared(part: np.ndarray) -> np.ndarray:
+            t0 = time.perf_counter()
+            x = prepare(part)
+            timings["preprocess"] += time.perf_counter() - t0
+            return x
+
+        h, w = image.shape[:2]
         if self.buckets:
             i, tiles = plan_inference(h, w, self.buckets)
             tile, name = self.buckets[i], self.info.buckets[i].name
         else:
             m = self.info.multiple
             if max(h, w) <= self.info.max_tile:
-                return self._run_padded(x, (round_up(h, m), round_up(w, m)), None), 1
+                return self._run_padded(prepared(image), (round_up(h, m), round_up(w, m)), None), 1
             tile, name = (self.info.max_tile, self.info.max_tile), None
             tiles = plan_tiles(h, w, tile, tile_margin(tile))
         if len(tiles) == 1:
-            return self._run_padded(x, tile, name), 1
-        # Overlapping tiles; each discards its inner margin so every kept pixel saw context.
-        out = np.empty((h, w), np.float32)
+            return self._run_padded(prepared(image), tile, name), 1
+        # Overlapping tiles; each discards its inner margin so every kept pixel saw context. An image
+        # of a few tiles is prepared once (its tiles overlap); a larger one tile by tile, in bounded memory.
+        whole = prepared(image) if h * w <= WHOLE_PREPARE_PIXELS else None
+        dtype, scale, zero_point = self.backend.output_type
+        out = np.empty((h, w), dtype)
         for t in tiles:
             ys0, ys1, xs0, xs1 = t.src
             yk0, yk1, xk0, xk1 = t.keep
-            part = self._run_padded(x[ys0:ys1, xs0:xs1], tile, name)
+            x = whole[ys0:ys1, xs0:xs1] if whole is not None else prepared(image[ys0:ys1, xs0:xs1])
+            part = self.backend.run_raw(pad_to(x, tile), name)
             out[yk0:yk1, xk0:xk1] = part[yk0 - ys0 : yk1 - ys0, xk0 - xs0 : xk1 - xs0]
         return out, len(tiles)
 
+    def _as_probability(self, out: np.ndarray) -> np.ndarray:
+        """The model's stitched output (:meth:`_infer`) as float32 probability, dequantized in one pass."""
+        dtype, scale, zero_point = self.backend.output_type
+        if out.dtype == np.float32:
+            return out
+        return cv2.LUT(out, dequantize_table(dtype, scale, zero_point))
+
     def resolve_threshold(self, threshold: Union[str, float]) -> float:
-        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (str, int, float, np.number)):
-            raise InputError(f"threshold must be 'auto' or a number in (0, 1], got {threshold!r}")
-        if isinstance(threshold, str):
-            if threshold != "auto":
-                raise InputError(f"threshold must be 'auto' or a number in (0, 1], got {threshold!r}")
+        """``"auto"`` (the model's ODS threshold) or a number in (0, 1] that float32 keeps above 0."""
+        if isinstance(threshold, str) and threshold == "auto":
             return float(self.info.threshold)
-        t = float(threshold)
-        if not 0.0 < t <= 1.0:
-            raise InputError(f"threshold must be in (0, 1], got {t}")
-        return t
+        if isinstance(threshold, (str, bool, np.bool_)) or not isinstance(threshold, (int, float, np.number)):
+            raise InputError(f"threshold must be 'auto' or a number in (0, 1], got {threshold!r}")
+        return check_threshold(threshold, "threshold", self.info.hysteresis_low)
 
     # -- the API ---------------------------------------------------------------
-    def probability(self, image: ImageLike, *, color: str = "RGB") -> np.ndarray:
+    def probability(
+        self, image: ImageLike, *, color: str = "RGB", max_pixels: int = MAX_PIXELS, background: Sequence[int] = WHITE,
+    ) -> np.ndarray:
         """The (H, W) float32 edge probability alone (what the benchmark scores; it applies NMS itself)."""
-        pixels, order, _ = read_image(image, color)
-        return self.infer(self.preprocess(pixels, order))[0]
+        max_pixels = check_count(max_pixels, "max_pixels", 1)
+        pixels, order, _ = read_image(image, color, max_pixels, background)
+        out, _ = self._infer(pixels, lambda part: self.preprocess(part, order))
+        del pixels
+        return self._as_probability(out)
 
     def detect(
         self,
@@ -215,8 +282,14 @@ class Detector:
         threshold: Union[str, float] = "auto",
         color: str = "RGB",
         max_pixels: int = MAX_PIXELS,
+        background: Sequence[int] = WHITE,
     ) -> EdgeMap:
         """Detect edges in one image.
+
+        Memory is bounded by the image's size: beyond the decoded pixels (3 bytes a pixel,
+        released after inference when read from a file or bytes), a detection holds the
+        probability (4 bytes a pixel), the edges (1) and buffers of a bounded size (a tile,
+        a band of NMS rows); see the README's guarantees for what was measured.
 
         Parameters
         ----------
@@ -234,48 +307,45 @@ class Detector:
         color : {"RGB", "BGR"}
             Channel order of an array argument (a PIL image is always RGB).
         max_pixels : int
-            Larger images are refused (raise it to process them, tile by tile).
+            Larger images are refused (raise it to process them, tile by tile);
+            encoded ones from their header, before they are decoded.
+        background : (R, G, B) or int
+            What transparent pixels (an alpha channel) are composited over, as a
+            viewer shows them: white by default.
 
         Returns
         -------
         EdgeMap
         """
-        timings: Dict[str, float] = {}
         t0 = time.perf_counter()
         t = self.resolve_threshold(threshold)
         nms, thin = check_flag(nms, "nms"), check_flag(thin, "thin")
         max_pixels = check_count(max_pixels, "max_pixels", 1)
-        pixels, order, where = read_image(image, color, max_pixels)
+        pixels, order, where = read_image(image, color, max_pixels, background)
         t1 = time.perf_counter()
-        x = self.preprocess(pixels, order)
-        t2 = time.perf_counter()
-        prob, runs = self.infer(x)
-        t3 = time.perf_counter()
-        timings = {"read": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2}
-        suppressed, edges = self.edges(prob, t, nms=nms, thin=thin, timings=timings)
-        return EdgeMap(prob, suppressed, edges, t, timings, runs, where)
+        timings: Dict[str, float] = {"read": t1 - t0, "preprocess": 0.0}
+        out, runs = self._infer(pixels, lambda part: self.preprocess(part, order), timings)
+        del pixels  # decoded here: released before the map is made (an array given stays the caller's)
+        prob = self._as_probability(out)
+        del out
+        timings["inference"] = time.perf_counter() - t1 - timings["preprocess"]
+        edges = self.edges(prob, t, nms=nms, thin=thin, timings=timings)
+        return EdgeMap(prob, edges, t, timings, runs, where, self.info.nms if nms else None)
 
     def edges(
         self, probability: np.ndarray, threshold: float, *, nms: bool = True, thin: bool = True,
         timings: Optional[Dict[str, float]] = None,
-    ) -> tuple[Optional[np.ndarray], np.ndarray]:
+    ) -> np.ndarray:
         """Binary edges of a probability map as this model's metadata says: NMS, hysteresis, thinning.
 
-        Returns (the NMS map or None, the binary edges); stage times go into ``timings``.
+        :func:`edgesdk.postprocess.edges` with the model's NMS parameters and hysteresis;
+        stage times go into ``timings``.
         """
-        timings = {} if timings is None else timings
-        t0 = time.perf_counter()
         # The Detector's thread count, resolved once at load: threads=0 here would read the
         # cgroup files again on every image, and a detector given one thread keeps to it.
-        suppressed = postprocess.nms(probability, self.info.nms, threads=self.backend.threads) if nms else None
-        t1 = time.perf_counter()
-        strength = suppressed if suppressed is not None else probability
-        edges = postprocess.hysteresis(strength, threshold * self.info.hysteresis_low, threshold)
-        t2 = time.perf_counter()
-        if thin:
-            edges = postprocess.thin(edges)
-        timings.update(nms=t1 - t0, threshold=t2 - t1, thin=time.perf_counter() - t2)
-        return suppressed, edges
+        return postprocess.edges(
+            probability, threshold, threshold * self.info.hysteresis_low, nms=self.info.nms if nms else None,
+            thin=thin, threads=self.backend.threads, timings=timings)
 
 
 def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0, low_memory: bool = False) -> Detector:
@@ -288,15 +358,15 @@ def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0, low_memor
     model : str or Path
         Which model.
     threads : int
-        Inference threads (0: every CPU this process may use; LiteRT's own
-        default would be one).
+        Inference threads, at most 1024 (0: every CPU this process may use;
+        LiteRT's own default would be one).
     low_memory : bool
         LiteRT models only: rebuild XNNPACK's per-operator indirection buffers
         on every run instead of keeping them. Identical results; with the
         bundled model a 1000x1000 detection peaks at 181 instead of 454 MB, for
         1.6x the inference time (docs/results.md).
     """
-    threads = check_count(threads, "threads", 0)
+    threads = check_count(threads, "threads", 0, MAX_THREADS)
     low_memory = check_flag(low_memory, "low_memory")
     sidecar = resolve_model(model)
     info, path = read_model_info(sidecar, verify=True)

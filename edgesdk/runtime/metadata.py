@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from edgesdk import io as fileio
 from edgesdk.arguments import is_int, is_number
 from edgesdk.errors import InputError
 from edgesdk.runtime.geometry import STRIDE_MULTIPLE
 from edgesdk.postprocess import NmsParams
 
 FORMAT = "edgesdk-model/1"
+# The largest side of a model input (a bucket, a tile): a 8192x8192 run is ~1 GB of
+# activations for the bundled students already; a larger one is a typo.
+MAX_SIDE = 8192
+# A sidecar is a few KB; anything much larger is not one.
+MAX_SIDECAR_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -129,9 +136,7 @@ class ModelInfo:
         return info
 
     def write(self, path: Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
-        return path
+        return fileio.write_json(path, self.as_dict())
 
 
 def _value_problem(info: ModelInfo) -> Optional[str]:
@@ -153,8 +158,12 @@ def _value_problem(info: ModelInfo) -> Optional[str]:
     for b in info.buckets:
         if not (isinstance(b.name, str) and b.name and is_int(b.height, 1) and is_int(b.width, 1)):
             return f"bucket {b!r} needs a name and a positive integer height and width"
+        if max(b.height, b.width) > MAX_SIDE:
+            return f"bucket {b.name} is {b.height}x{b.width}; a side may be at most {MAX_SIDE}"
     if not (is_int(info.multiple, 1) and is_int(info.max_tile, info.multiple)):
         return f"multiple and max_tile must be positive integers, max_tile >= multiple (got {info.multiple!r}, {info.max_tile!r})"
+    if info.multiple > 1024 or info.max_tile > MAX_SIDE:
+        return f"multiple must be at most 1024 and max_tile at most {MAX_SIDE} (got {info.multiple}, {info.max_tile})"
     for key in ("threshold", "hysteresis_low"):
         v = getattr(info, key)
         if not (is_number(v) and 0 < v <= 1):
@@ -174,6 +183,37 @@ def sidecar_for(model_file: Path) -> Path:
     return Path(model_file).with_suffix(".json")
 
 
+def read_sidecar(sidecar: Path) -> Any:
+    """The JSON document in ``sidecar``: a regular file of at most 1 MB, parsed.
+
+    Raises
+    ------
+    InputError
+        Not a regular file (a FIFO would block forever), too large, or not valid JSON
+        (nesting too deep for the parser included).
+    """
+    data = fileio.read_file(sidecar, MAX_SIDECAR_BYTES, "model sidecar")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{sidecar}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{sidecar}: not valid JSON (nested too deeply)") from None
+
+
+def info_from_document(doc: Any, sidecar: Path, verify: bool = True) -> Tuple[ModelInfo, Path]:
+    """A parsed sidecar -> (info, model file path), its values and (with ``verify``) the file's checksum checked."""
+    info = ModelInfo.from_dict(doc, str(sidecar))
+    model_file = sidecar.parent / info.file
+    if not model_file.is_file():
+        raise InputError(f"{model_file}: model file named by {sidecar.name} is missing")
+    if verify:
+        digest = sha256_file(model_file)
+        if digest != info.sha256:
+            raise InputError(f"{model_file}: checksum mismatch (sha256 {digest[:16]}..., metadata says {info.sha256[:16]}...)")
+    return info, model_file
+
+
 def read_model_info(path: Path, verify: bool = True) -> Tuple[ModelInfo, Path]:
     """Read a sidecar (or the sidecar beside a model file); returns (info, model file path).
 
@@ -184,21 +224,9 @@ def read_model_info(path: Path, verify: bool = True) -> Tuple[ModelInfo, Path]:
     """
     path = Path(path)
     sidecar = path if path.suffix == ".json" else sidecar_for(path)
-    if not sidecar.is_file():
+    if not os.path.lexists(sidecar):
         raise InputError(f"{sidecar}: model metadata not found (a model file needs its .json sidecar)")
-    try:
-        doc = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{sidecar}: not valid JSON ({exc})") from None
-    info = ModelInfo.from_dict(doc, str(sidecar))
-    model_file = sidecar.parent / info.file
-    if not model_file.is_file():
-        raise InputError(f"{model_file}: model file named by {sidecar.name} is missing")
-    if verify:
-        digest = sha256_file(model_file)
-        if digest != info.sha256:
-            raise InputError(f"{model_file}: checksum mismatch (sha256 {digest[:16]}..., metadata says {info.sha256[:16]}...)")
-    return info, model_file
+    return info_from_document(read_sidecar(sidecar), sidecar, verify)
 
 
 def bundled_dir() -> Path:
@@ -211,27 +239,22 @@ def default_model_name() -> Optional[str]:
     return f.read_text().strip() if f.is_file() else None
 
 
-def _claims_to_be_a_sidecar(path: Path) -> bool:
-    """A JSON object whose ``format`` is this sidecar format (other JSON files in a folder are not models)."""
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and doc.get("format") == FORMAT
-
-
 def list_models(extra_dirs: Optional[List[Path]] = None, problems: Optional[List[str]] = None) -> List[Tuple[ModelInfo, Path]]:
     """Bundled models, then those in ``extra_dirs``.
 
-    A sidecar that cannot be used (bad values, its model file missing) is skipped and, if
-    ``problems`` is given, said why there; JSON files that are not sidecars are passed over.
+    A ``*.json`` that cannot be read (not a regular file, not valid JSON) or a sidecar that
+    cannot be used (bad values, its model file missing) is skipped and, if ``problems`` is
+    given, said why there; JSON documents that are not sidecars are passed over.
     """
     out = []
     for d in [bundled_dir(), *(extra_dirs or [])]:
         for sidecar in sorted(Path(d).glob("*.json")):
             try:
-                out.append(read_model_info(sidecar, verify=False))
+                doc = read_sidecar(sidecar)
+                if not (isinstance(doc, dict) and doc.get("format") == FORMAT):
+                    continue  # another kind of JSON file
+                out.append(info_from_document(doc, sidecar, verify=False))
             except InputError as exc:
-                if problems is not None and _claims_to_be_a_sidecar(sidecar):
+                if problems is not None:
                     problems.append(str(exc))
     return out
