@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from edgesdk.errors import EdgeSDKError
 
@@ -65,72 +65,12 @@ def _eval_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-STDIN = "-"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-
-
-def expand_inputs(items: List[str]) -> Tuple[List[Path], List[Tuple[str, str]]]:
-    """Files, folders (their images) and glob patterns -> (image paths, each once; (item, problem) pairs)."""
-    entries = expand_in_order(items)
-    return [e for e in entries if isinstance(e, Path)], [e for e in entries if isinstance(e, tuple)]
-
-
-def expand_in_order(items: List[str]) -> List[Union[Path, Tuple[str, str]]]:
-    """:func:`expand_inputs` as one list in the order of ``items``: each image path (once, where it first
-    appears) or, for an item that names none, its (item, problem) pair."""
-    import glob
-
-    entries: List[Union[Path, Tuple[str, str]]] = []
-    for item in items:
-        p = Path(item)
-        if item == STDIN:  # the encoded image piped in (`curl ... | edgesdk detect -`)
-            entries.append(p)
-        elif p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
-            if not found:
-                entries.append((item, f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"))
-            entries += found
-        elif p.exists():
-            entries.append(p)
-        elif any(c in item for c in "*?["):
-            # recursive: `**` matches any depth, as in a shell with globstar (quoted, so the shell leaves it to us)
-            found = sorted(Path(q) for q in glob.glob(item, recursive=True) if Path(q).is_file())
-            if not found:
-                entries.append((item, "pattern matches no file"))
-            entries += found
-        else:
-            entries.append((item, "no such file"))
-    # A file named twice (`photos/ photos/*.jpg`, `a.jpg ./a.jpg`) is detected once, not written again as a-2.
-    seen: Set[Path] = set()
-    unique: List[Union[Path, Tuple[str, str]]] = []
-    for e in entries:
-        if isinstance(e, Path):
-            key = e.resolve()
-            if key in seen:
-                continue
-            seen.add(key)
-        unique.append(e)
-    return unique
-
-
-def output_stem(stem: str, taken: Set[str]) -> str:
-    """``stem``, or ``stem-2``, ``stem-3``, ...: the first name no earlier input of this run was written as.
-
-    Two inputs with one stem (a/x.jpg, b/x.png) must not overwrite each other, nor
-    a renamed one an input that has the new name (c/x-2.jpg).
-    """
-    name, k = stem, 1
-    while name in taken:
-        k += 1
-        name = f"{stem}-{k}"
-    taken.add(name)
-    return name
-
-
 def _detect_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from edgesdk.inputs import STDIN, expand_in_order, output_stem
     from edgesdk.runtime import load
+    from edgesdk.runtime.detector import saved_outputs
 
     # One record per input, for --json, in the order of the arguments; the inputs that name no image are
     # reported at once, before a batch that may take minutes.
@@ -153,29 +93,35 @@ def _detect_command(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     taken: Set[str] = set()
     talk = not (args.quiet or args.json)
+    skipped = 0
     bar = tqdm(todo, desc="detect", unit="img", disable=not talk or len(todo) < 2 or not sys.stderr.isatty())
     for path, record in bar:
         assert detector is not None
         from_stdin = str(path) == STDIN
-        source = sys.stdin.buffer if from_stdin else path
-        try:
-            em = detector.detect(source, nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels)
-        except (EdgeSDKError, ValueError) as exc:
-            record["error"] = str(exc)
-            bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
-            continue
-        except Exception as exc:  # one image must not cost the rest of the batch their results
-            record["error"] = f"{path}: {type(exc).__name__}: {exc}"
-            bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
-            continue
         wanted = "stdin" if from_stdin else path.stem
         stem = output_stem(wanted, taken)
         if stem != wanted:
             bar.write(f"edgesdk detect: note: {path} is written as {stem}_* (another input has its name)", file=sys.stderr)
+        if args.skip_existing and not from_stdin:
+            kept = saved_outputs(out, stem, args.format)
+            if kept is not None:
+                record.update(outputs=[str(q) for q in kept], skipped=True)
+                skipped += 1
+                continue
         try:
+            em = detector.detect(sys.stdin.buffer if from_stdin else path, nms=args.nms, thin=args.thin,
+                                 threshold=args.threshold, max_pixels=args.max_pixels, background=args.background)
             written = em.save(out, stem, args.format)
-        except EdgeSDKError as exc:
-            record["error"] = f"{path}: {exc}"
+        except (EdgeSDKError, ValueError) as exc:
+            record["error"] = str(exc)
+            bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
+            continue
+        except MemoryError:
+            record["error"] = f"{path}: out of memory (lower --max-pixels, or use --low-memory)"
+            bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
+            continue
+        except Exception as exc:  # one image must not cost the rest of the batch their results
+            record["error"] = f"{path}: {type(exc).__name__}: {exc}"
             bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
             continue
         h, w = em.edges.shape
@@ -186,20 +132,22 @@ def _detect_command(args: argparse.Namespace) -> int:
             print(f"{path}: {w}x{h}, {record['edge_pixels']} edge pixels at threshold {em.threshold:.3f}; "
                   f"inference {t['inference'] * 1e3:.0f} ms, nms {t['nms'] * 1e3:.0f} ms, thin {t['thin'] * 1e3:.0f} ms"
                   + (f", {em.tiles} tiles" if em.tiles > 1 else ""))
-    done = [r for r in records if "error" not in r]
-    failed = len(records) - len(done)
+        del em  # before the next image: a large one's maps are not held twice
+    done = [r for r in records if "error" not in r and not r.get("skipped")]
+    failed = sum("error" in r for r in records)
     if args.json:
         print(json.dumps({
             "model": detector.info.name if detector else None,
             "backend": detector.backend.name if detector else None,
             "low_memory": bool(detector and detector.backend.low_memory),
             "threads": detector.backend.threads if detector else None,
-            "out": str(out), "done": len(done), "failed": failed, "images": records,
+            "out": str(out), "done": len(done), "skipped": skipped, "failed": failed, "images": records,
         }, indent=2))
     elif talk and detector is not None:
         infer_ms = [r["timings_ms"]["inference"] for r in done]
         mean = f"; mean inference {sum(infer_ms) / len(done):.0f} ms" if done else ""
-        print(f"{len(done)} of {len(records)} images -> {out} (model {detector.info.name}, {detector.backend.name}, "
+        already = f", {skipped} already done" if skipped else ""
+        print(f"{len(done)} of {len(records)} images -> {out}{already} (model {detector.info.name}, {detector.backend.name}, "
               f"{detector.backend.threads} threads{', low memory' if detector.backend.low_memory else ''}){mean}")
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
@@ -255,10 +203,10 @@ def _benchmark_command(args: argparse.Namespace) -> int:
 
 def _predict_dir(model: str, images: str, out: Path, threads: int, progress: bool) -> Path:
     """Run a model over a folder of images into ``out`` as 16-bit probability PNGs."""
-    import cv2
-    import numpy as np
     from tqdm.auto import tqdm
 
+    from edgesdk import io as fileio
+    from edgesdk.inputs import expand_inputs
     from edgesdk.runtime import load
 
     detector = load(model, threads=threads)
@@ -276,10 +224,7 @@ def _predict_dir(model: str, images: str, out: Path, threads: int, progress: boo
         # One bad image must not cost the others their maps (minutes of inference): every
         # failure is collected, and the benchmark, which would be wrong without them, not run.
         try:
-            prob = detector.probability(p)
-            target = out / f"{p.stem}.png"
-            if not cv2.imwrite(str(target), np.round(prob * 65535).astype(np.uint16)):
-                raise EdgeSDKError(f"could not write {target}")
+            fileio.write_bytes(out / f"{p.stem}.png", fileio.probability_writer(detector.probability(p), 16))
         except Exception as exc:
             failed.append(str(exc) if isinstance(exc, (EdgeSDKError, ValueError)) else f"{p}: {type(exc).__name__}: {exc}")
     if failed:
@@ -291,35 +236,55 @@ def _predict_dir(model: str, images: str, out: Path, threads: int, progress: boo
 
 
 def threshold_arg(text: str):
-    """``--threshold``: 'auto' or a number in (0, 1], checked before any model loads."""
+    """``--threshold``: 'auto' or a number in (0, 1] (above 0 in float32), checked before any model loads."""
+    from edgesdk.arguments import check_threshold
+
     if text == "auto":
         return text
     try:
-        t = float(text)
+        return check_threshold(float(text))
+    except ValueError as exc:  # float("abc"), or the range
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number in (0, 1], got {text!r} ({exc})") from None
+
+
+def background_arg(text: str):
+    """``--background``: white, black, a gray level 0-255, #RRGGBB or R,G,B."""
+    named = {"white": (255, 255, 255), "black": (0, 0, 0)}
+    t = text.strip().lower()
+    try:
+        if t in named:
+            return named[t]
+        if t.startswith("#") and len(t) == 7:
+            return tuple(int(t[i : i + 2], 16) for i in (1, 3, 5))
+        values = tuple(int(v) for v in t.split(","))
+        if len(values) in (1, 3) and all(0 <= v <= 255 for v in values):
+            return values * 3 if len(values) == 1 else values
     except ValueError:
-        t = float("nan")
-    if not 0.0 < t <= 1.0:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number in (0, 1], got {text!r}")
-    return t
+        pass
+    raise argparse.ArgumentTypeError(f"expected white, black, a gray level 0-255, #RRGGBB or R,G,B, got {text!r}")
 
 
-def count_arg(low: int, what: str):
-    """An argparse type: an integer >= ``low``."""
+def count_arg(low: int, what: str, high: Optional[int] = None):
+    """An argparse type: an integer in [``low``, ``high``]."""
 
     def parse(text: str) -> int:
         try:
             n = int(text)
         except ValueError:
             n = low - 1
-        if n < low:
-            raise argparse.ArgumentTypeError(f"expected {what} (an integer >= {low}), got {text!r}")
+        if n < low or (high is not None and n > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"expected {what} (an integer {bound}), got {text!r}")
         return n
 
     return parse
 
 
-# --threads: 0 uses every CPU the process may use.
-threads_arg = count_arg(0, "0 (every CPU) or a number of threads")
+def threads_arg(text: str) -> int:
+    """``--threads``: 0 uses every CPU the process may use; at most edgesdk.cpus.MAX_THREADS."""
+    from edgesdk.cpus import MAX_THREADS
+
+    return count_arg(0, "0 (every CPU) or a number of threads", MAX_THREADS)(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="match tolerance, fraction of the diagonal (default: %(default)s)",
     )
     ev.add_argument("--thin", action=argparse.BooleanOptionalAction, default=True, help="thin thresholded maps (default: on)")
-    ev.add_argument("--workers", type=count_arg(0, "0 (all cores) or a number of threads"), default=0,
+    ev.add_argument("--workers", type=threads_arg, default=0,
                     help="threads (default: all cores)")
     ev.add_argument("--no-plot", action="store_true", help="skip the PR-curve PNG")
     ev.add_argument("--json", action="store_true", help="print summary.json instead of the table")
@@ -387,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="refuse larger images (default: %(default)s; above it, images are processed in tiles)")
     de.add_argument("--low-memory", action="store_true",
                     help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
+    de.add_argument("--skip-existing", action="store_true",
+                    help="keep an input's outputs when both are already there and decode (to finish an interrupted run)")
+    de.add_argument("--background", type=background_arg, default=(255, 255, 255),
+                    help="what transparent pixels are composited over: white (default), black, a gray level, "
+                         "#RRGGBB or R,G,B")
     de.add_argument("--quiet", action="store_true")
     de.add_argument("--json", action="store_true",
                     help="print one JSON document: per input its outputs, size, edge pixels, timings, or its error")
@@ -411,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # Paths are printed as the OS gave them: a name that is not valid UTF-8 keeps its bytes
+    # (as ls prints it) instead of failing the print after the work was done.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
