@@ -192,7 +192,7 @@ def test_missing_and_mis_sized_predictions_are_all_reported(dataset, tmp_path):
         evaluate_dir(pred_dir, gt_dir, Protocol(thresholds=3))
     msg = str(err.value)
     assert "2 of 4 images could not be evaluated" in msg
-    assert "img1.png: prediction is 50x60 but ground truth img1.mat is 96x128" in msg
+    assert "img1.png: prediction is 50x60 but its ground truth is 96x128" in msg
     assert "img2.npy: prediction is 7x7" in msg
 
 
@@ -244,7 +244,7 @@ def test_cli_bad_input_exits_nonzero_naming_the_problem(tmp_path):
         (["--thresholds", "1.5"], r"threshold values must be in \[0, 1\], got 1.5"),
         (["--thresholds=-0.1,0.5"], r"threshold values must be in \[0, 1\], got -0.1 ... 0.5"),
         (["--thresholds", "0.5,0.2"], "strictly increasing"),
-        (["--workers", "-1"], r"--workers: expected 0 \(all cores\) or a number of threads"),
+        (["--workers", "-1"], r"--workers: expected 0 \(every CPU\) or a number of threads"),
         (["--max-dist", "nan"], r"max_dist must be in \[0, 1\]"),
         (["--nms-r", "-1"], r"nms needs integers r, s >= 0 and a positive m, got r=-1"),
     ],

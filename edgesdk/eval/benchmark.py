@@ -12,7 +12,9 @@ import numpy as np
 from edgesdk.cpus import available_cpus
 from edgesdk.errors import InputError
 from edgesdk.eval.counts import ImageCounts, image_counts
-from edgesdk.eval.files import pair_files, read_ground_truth, read_prediction, write_bsds_files, write_summary_json
+from edgesdk.eval.files import (
+    pair_files, prediction_map, read_ground_truth, read_prediction, write_bsds_files, write_summary_json,
+)
 from edgesdk.eval.metrics import Result, summarize
 from edgesdk.eval.protocol import Protocol
 
@@ -77,12 +79,20 @@ def evaluate(
     -------
     Result
     """
-    missing = sorted(set(predictions) - set(ground_truth))
-    if missing:
-        raise InputError(f"no ground truth for {len(missing)} predictions: {', '.join(missing[:10])}")
+    # What the folder mode refuses, refused here too: a missing prediction (its ground truth
+    # would be dropped from the score), values outside [0, 1], NaN, a map of another size.
+    for what, names in (("ground truth", sorted(set(predictions) - set(ground_truth))),
+                        ("prediction", sorted(set(ground_truth) - set(predictions)))):
+        if names:
+            shown = ", ".join(map(str, names[:10])) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            raise InputError(f"no {what} for {len(names)} images: {shown}")
 
     def one(name: str) -> ImageCounts:
-        pred, gts = np.asarray(predictions[name]), ground_truth[name]
+        gts = ground_truth[name]
+        if not len(gts):
+            raise InputError(f"{name}: no ground-truth map")
+        shape = np.shape(gts[0])
+        pred = prediction_map(predictions[name], f"prediction {name}", shape if len(shape) == 2 else None)
         for g in gts:
             if np.shape(g) != pred.shape:
                 raise InputError(f"{name}: prediction is {pred.shape} but its ground truth is {np.shape(g)}")
@@ -140,13 +150,9 @@ def evaluate_dir(
 
     def one(paths: Tuple[Path, Path]) -> ImageCounts:
         pred_path, gt_path = paths
-        pred = read_prediction(pred_path)
         gts = read_ground_truth(gt_path)
-        if gts[0].shape != pred.shape:
-            raise InputError(
-                f"{pred_path}: prediction is {pred.shape[0]}x{pred.shape[1]} but ground truth "
-                f"{gt_path.name} is {gts[0].shape[0]}x{gts[0].shape[1]}"
-            )
+        # The ground truth's size first: a prediction of another size is refused from its header, unread.
+        pred = read_prediction(pred_path, shape=gts[0].shape)
         return image_counts(pred, gts, protocol)
 
     counts = _map_images(one, [(name, (p, g)) for name, p, g in pairs], workers, progress)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import io
+import os
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from edgesdk import io as fileio
 from edgesdk.errors import InputError
 from edgesdk.eval.metrics import Result
 
@@ -57,19 +59,58 @@ def _to_unit_range(a: np.ndarray, path: Path) -> np.ndarray:
     raise InputError(f"{path}: unsupported dtype {a.dtype} (use uint8, uint16, bool or float in [0, 1])")
 
 
-def _load_mat(path: Path) -> Dict[str, np.ndarray]:
+def _mat_file(path: Path) -> io.BytesIO:
+    """A .mat file's bytes (a regular file of a sane size), for SciPy to read."""
+    return io.BytesIO(fileio.read_file(path, MAX_FILE_BYTES, ".mat file"))
+
+
+def _load_mat(path: Path, data: Optional[io.BytesIO] = None) -> Dict[str, np.ndarray]:
     try:
         from scipy.io import loadmat
     except ImportError:  # pragma: no cover - depends on the install
         raise InputError(f"{path}: reading .mat files needs SciPy: pip install 'edgesdk[eval]'") from None
+    data = data if data is not None else _mat_file(path)
+    data.seek(0)
     try:
-        return loadmat(str(path))
+        return loadmat(data)
     except Exception as exc:  # scipy raises several types for corrupt files
         raise InputError(f"{path}: not a readable MATLAB file ({exc})") from None
 
 
-def read_prediction(path: str | Path) -> np.ndarray:
+# Prediction and ground-truth files larger than this are refused before they are read
+# (a BSDS .mat is ~100 KB, a 16-bit prediction PNG of a 64 MP image ~128 MB).
+MAX_FILE_BYTES = 1 << 30
+# Maps larger than this many pixels are refused from their header (the runtime's default limit).
+MAX_PIXELS = 64_000_000
+
+
+def _expected(shape: Optional[Tuple[int, int]], got: Tuple[int, ...], path: Path) -> None:
+    """Refuse a map whose shape, as :func:`_squeeze_layout` will read it, is not ``shape`` (before it is read)."""
+    if shape is None:
+        return
+    dims = list(got)
+    while len(dims) > 2 and dims[0] == 1:
+        dims.pop(0)
+    if len(dims) == 3 and dims[2] in (1, 3, 4):
+        dims.pop()
+    if tuple(dims) != tuple(shape):
+        shown = "x".join(map(str, dims))
+        raise InputError(f"{path}: prediction is {shown} but its ground truth is {shape[0]}x{shape[1]}")
+
+
+def _npy_header(fh) -> Tuple[Tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(fh)
+    return tuple(shape), np.dtype(dtype)
+
+
+def read_prediction(path: str | Path, shape: Optional[Tuple[int, int]] = None,
+                    max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """Read an edge map as float64 probabilities in [0, 1].
+
+    Its size is checked before it is decoded: from an image's header, a ``.npy``
+    header, or a ``.mat`` file's variable list.
 
     Parameters
     ----------
@@ -78,6 +119,10 @@ def read_prediction(path: str | Path) -> np.ndarray:
         ``.mat`` file holding one 2-D array. Layouts (H, W), (1, H, W),
         (H, W, 1), (1, 1, H, W) and colour images with identical channels are
         accepted; integer maps are divided by their type's maximum.
+    shape : (H, W), optional
+        The size it must have (its ground truth's); another is refused unread.
+    max_pixels : int, optional
+        Refuse larger maps unread (None: no limit).
 
     Returns
     -------
@@ -90,26 +135,62 @@ def read_prediction(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
     if suffix == ".npy":
+        fd = fileio.open_regular(path, "prediction")
         try:
-            a = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise InputError(f"{path}: not a readable .npy file ({exc})") from None
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                try:
+                    got, dtype = _npy_header(fh)
+                except (ValueError, OSError, EOFError) as exc:
+                    raise InputError(f"{path}: not a readable .npy file ({exc})") from None
+                _expected(shape, got, path)
+                if max_pixels is not None and int(np.prod(got)) > 4 * max_pixels:
+                    raise InputError(f"{path}: {'x'.join(map(str, got))} is above max_pixels={max_pixels}")
+                fh.seek(0)
+                try:
+                    a = np.load(fh, allow_pickle=False)
+                except Exception as exc:
+                    raise InputError(f"{path}: not a readable .npy file ({exc})") from None
+        finally:
+            os.close(fd)
     elif suffix == ".mat":
-        arrays = [v for k, v in _load_mat(path).items() if not k.startswith("__") and isinstance(v, np.ndarray)]
-        arrays = [v for v in arrays if v.dtype != object and v.squeeze().ndim == 2]
+        data = _mat_file(path)
+        arrays = [(name, dims) for name, dims, kind in _mat_variables(path, data) if kind not in ("cell", "struct")
+                  and len([d for d in dims if d != 1]) == 2]
         if len(arrays) != 1:
             raise InputError(f"{path}: expected exactly one 2-D array in the .mat file, found {len(arrays)}")
-        a = arrays[0]
+        _expected(shape, arrays[0][1], path)
+        a = _load_mat(path, data)[arrays[0][0]]
     else:
-        a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if a is None:
-            raise InputError(f"{path}: not a readable image")
+        a, _ = fileio.decode_image_file(path, str(path), lambda header: cv2.IMREAD_UNCHANGED, max_pixels,
+                                        lambda header: _expected(shape, (header.height, header.width), path))
         if a.ndim == 3 and a.shape[2] == 4:
             a = a[..., :3]
-    return _to_unit_range(_squeeze_layout(np.asarray(a), path), path)
+    return prediction_map(a, path)
+
+
+def prediction_map(array: np.ndarray, where: str | Path, shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """An edge map as the benchmark takes it: (H, W) float64 in [0, 1], or an InputError naming ``where``.
+
+    The layouts and dtypes :func:`read_prediction` reads from files, from an array:
+    integer maps divided by their type's maximum, floats refused outside [0, 1].
+    """
+    where = Path(str(where))
+    a = np.asarray(array)
+    _expected(shape, a.shape, where)
+    return _to_unit_range(_squeeze_layout(a, where), where)
+
+
+def _mat_variables(path: Path, data: io.BytesIO) -> list:
+    """(name, shape, class) of each variable of a .mat file, without loading the values."""
+    try:
+        from scipy.io import whosmat
+    except ImportError:  # pragma: no cover - depends on the install
+        raise InputError(f"{path}: reading .mat files needs SciPy: pip install 'edgesdk[eval]'") from None
+    try:
+        return whosmat(data)
+    except Exception as exc:  # scipy raises several types for corrupt files
+        raise InputError(f"{path}: not a readable MATLAB file ({exc})") from None
 
 
 def read_ground_truth(path: str | Path) -> List[np.ndarray]:
@@ -126,12 +207,8 @@ def read_ground_truth(path: str | Path) -> List[np.ndarray]:
     list of (H, W) bool arrays
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
     if path.suffix.lower() == ".png":
-        a = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if a is None:
-            raise InputError(f"{path}: not a readable image")
+        a, _ = fileio.decode_image_file(path, str(path), lambda header: cv2.IMREAD_GRAYSCALE, MAX_PIXELS)
         return [a != 0]
     data = _load_mat(path)
     if "groundTruth" not in data:
@@ -195,9 +272,7 @@ def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> Tuple[List[Tuple[str
 
 def _write_rows(path: Path, rows: Sequence[Sequence[float]]) -> None:
     # edgesEvalDir/boundaryBench write every value with '%10g' separated by spaces.
-    with open(path, "w") as fh:
-        for row in rows:
-            fh.write(" ".join(f"{float(v):10g}" for v in row) + "\n")
+    fileio.write_text(path, "".join(" ".join(f"{float(v):10g}" for v in row) + "\n" for row in rows))
 
 
 def write_bsds_files(result: Result, out_dir: str | Path) -> List[Path]:
@@ -241,6 +316,4 @@ def write_summary_json(result: Result, path: str | Path, extra: Dict | None = No
     }
     if extra:
         doc.update(extra)
-    path = Path(path)
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    return path
+    return fileio.write_json(path, doc)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
+from edgesdk import io as fileio
 from edgesdk.errors import EdgeSDKError
 from edgesdk.eval.metrics import Result
 
@@ -56,6 +58,7 @@ def plot_pr(results: Mapping[str, Result], path: str | Path, title: str = "BSDS5
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
-    return path
+    return fileio.write_bytes(path, buf.getvalue())
