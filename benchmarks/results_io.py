@@ -1,9 +1,10 @@
 """Benchmark results as JSON in benchmarks/results/ (machine-specific, not committed)."""
 
-import json
 import platform
 import time
 from pathlib import Path
+
+from edgesdk import io as fileio
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -17,5 +18,5 @@ def save(name: str, data: dict) -> Path:
         **data,
     }
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+    fileio.write_json(path, doc)
     return path

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from baseline import sobel_edges
+from edgesdk import io as fileio
 from edgesdk.eval import Protocol, default_workers, evaluate, evaluate_dir, read_ground_truth, read_prediction
 from results_io import save
 
@@ -28,7 +28,7 @@ def prediction_dir(bsds500: Path, tmp_path: Path) -> Path:
     out.mkdir()
     for img in sorted((bsds500 / "images" / "test").glob("*.jpg")):
         pred = sobel_edges(cv2.imread(str(img)))
-        cv2.imwrite(str(out / f"{img.stem}.png"), np.round(pred * 255).astype(np.uint8))
+        fileio.write_bytes(out / f"{img.stem}.png", fileio.probability_writer(pred, 8))
     return out
 
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
+
+from edgesdk import io as fileio
 
 FORMATS = ("int8", "fp32", "torchscript")
 
@@ -167,8 +168,8 @@ def cmd_export(args) -> int:
               f"drop {entry['ods_drop_vs_eager']:+.4f}); val threshold {val_res.ods_t:.3f}; max|diff| {agree.max_abs:.4f} "
               f"mean {agree.mean_abs:.5f}; edge IoU {agree.edge_agreement:.4f}")
     report_path = Path(args.report or out / f"{args.name}.parity.json")
-    report_path.write_text(json.dumps(report, indent=2) + "\n")
-    report_path.with_suffix(".md").write_text(parity_markdown(report, protocol))
+    fileio.write_json(report_path, report)
+    fileio.write_text(report_path.with_suffix(".md"), parity_markdown(report, protocol))
     print(f"parity report: {report_path} (+ .md)")
     return 0
 
@@ -225,9 +226,8 @@ def cmd_sensitivity(args) -> int:
     for g, e in res.cumulative:
         print(f"  + {g:26s} error {e:.3e} ({100 * (1 - e / res.int8_error):.1f}% of the int8 error gone)")
     if args.json:
-        args.json.write_text(json.dumps({"checkpoint": str(args.ckpt), "images": len(inputs), "calibration_images": args.calib,
-                                         "int8_error": res.int8_error, "groups": res.groups,
-                                         "cumulative": res.cumulative}, indent=2) + "\n")
+        fileio.write_json(args.json, {"checkpoint": str(args.ckpt), "images": len(inputs), "calibration_images": args.calib,
+                                      "int8_error": res.int8_error, "groups": res.groups, "cumulative": res.cumulative})
     return 0
 
 

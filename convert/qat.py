@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from convert.deploy import DeployModel
+from edgesdk import io as fileio
 from edgesdk.runtime.metadata import sha256_file
 
 QAT_FORMAT = 1
@@ -170,8 +171,7 @@ class QATRun:
     def log(self, msg: str) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-        with open(self.out / "qat.log", "a") as fh:
-            fh.write(line + "\n")
+        fileio.append_text(self.out / "qat.log", line + "\n")
         self._print(line)
 
     def state(self) -> Dict:

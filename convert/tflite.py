@@ -17,6 +17,7 @@ from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
 from torch import nn
 
 from convert.deploy import DeployModel, traced_modules
+from edgesdk import io as fileio
 
 
 def bucket_name(size: Tuple[int, int]) -> str:
@@ -124,6 +125,7 @@ def export_tflite(
     edge = converter.convert(quant_config=quant_config, strict_export=not int8)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    edge.export(str(out))
+    with fileio.replacing(out) as tmp:
+        edge.export(str(tmp))
     log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(sizes)} signatures) in {time.perf_counter() - started:.0f} s")
     return out

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgesdk import io as fileio
+
 from training.averaging import normalised_weights
 from training.data import list_split
 from training.evaluate import forward_scales
@@ -52,8 +54,8 @@ def cache_teacher(
         # The evaluation's forward (padded: unpadded, the teacher's side outputs land pixels off
         # its edges and the cached targets score below the teacher; see network_input).
         prob, feats[name] = forward_scales(teacher, bgr, scales, with_features=True)
-        cv2.imwrite(str(out_dir / f"{name}.png"), np.round(prob * 255).astype(np.uint8))
-    np.savez(out_dir / "features.npz", **feats)
+        fileio.write_bytes(out_dir / f"{name}.png", fileio.probability_writer(prob, 8))
+    fileio.write_bytes(out_dir / "features.npz", lambda fh: np.savez(fh, **feats))
     return out_dir
 
 
@@ -98,11 +100,11 @@ def average_caches(caches: Sequence[Path], out_dir: Path, weights: Optional[Sequ
             if acc is not None and m.shape != acc.shape:
                 raise ValueError(f"{c / (name + '.png')}: shape {m.shape}, the first cache's is {acc.shape}")
             acc = wk * m.astype(np.float64) if acc is None else acc + wk * m
-        cv2.imwrite(str(out_dir / f"{name}.png"), np.clip(np.round(acc), 0, 255).astype(np.uint8))
+        fileio.write_bytes(out_dir / f"{name}.png", fileio.image_writer(np.clip(np.round(acc), 0, 255).astype(np.uint8)))
     widths = {f[names[0]].shape for f in feats}
     if len(widths) == 1:
         out = {n: sum(wk * f[n] for f, wk in zip(feats, w)).astype(np.float32) for n in names}
     else:
         out = feats[0]
-    np.savez(out_dir / "features.npz", **out)
+    fileio.write_bytes(out_dir / "features.npz", lambda fh: np.savez(fh, **out))
     return out_dir

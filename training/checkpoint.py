@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import nn
 
+from edgesdk import io as fileio
 from training.models.hed import HED
 from training.models.rcf import RCF
 from training.models.student import MODEL, SO_MODEL, EdgeStudent, StudentConfig
@@ -110,9 +111,7 @@ def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file, then rename: a crash never leaves a torn checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    fileio.write_bytes(path, lambda fh: torch.save(obj, fh))
 
 
 def _flatten(doc: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from edgesdk import io as fileio
 from edgesdk.eval import Protocol, Result, evaluate, read_ground_truth
 from edgesdk.eval.plot import plot_pr
 from edgesdk.postprocess import nms, thin
@@ -68,7 +69,7 @@ def predict_cached(label: str, spec: str, items: Sequence[Tuple[str, Path, Path]
         if made_by != fingerprint:
             for png in folder.glob("*.png"):
                 png.unlink()
-        stamp.write_text(json.dumps({"spec": spec, "sha256": fingerprint}) + "\n")
+        fileio.write_text(stamp, json.dumps({"spec": spec, "sha256": fingerprint}) + "\n")
     run = None
     preds = {}
     for name, img, _ in tqdm(items, desc=label, disable=not progress, leave=False):
@@ -78,7 +79,7 @@ def predict_cached(label: str, spec: str, items: Sequence[Tuple[str, Path, Path]
             continue
         run = run or predictor(spec)
         preds[name] = run(cv2.imread(str(img), cv2.IMREAD_COLOR))
-        cv2.imwrite(str(png), np.round(np.clip(preds[name], 0, 1) * 65535).astype(np.uint16))
+        fileio.write_bytes(png, fileio.probability_writer(np.clip(preds[name], 0, 1), 16))
     return preds
 
 
@@ -141,5 +142,5 @@ def make_figures(models: Sequence[Tuple[str, str]], root: Path, out: Path, cache
     by_name = {name: img for name, img, _ in items}
     columns = [(label, preds_by_label[label], results[label].ods_t) for label, _ in models]
     grid = edge_grid([(n, by_name[n]) for n in grid_images], columns, gts)
-    cv2.imwrite(str(out / "edge_maps.jpg"), grid, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    fileio.write_bytes(out / "edge_maps.jpg", fileio.image_writer(grid, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 85]))
     return results

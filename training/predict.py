@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
+from edgesdk import io as fileio
 from training.evaluate import predict
 from training.models.hed import HED
 from training.paths import bsds500_dir, weights_path
@@ -48,7 +48,7 @@ def main(argv=None) -> None:
         if bgr is None:
             raise ValueError(f"{p}: not a readable image")
         prob = predict(model, bgr)  # padded to the stride, as evaluation and the runtime do
-        cv2.imwrite(str(args.out / (p.stem + ".png")), np.round(prob * 65535).astype(np.uint16))
+        fileio.write_bytes(args.out / (p.stem + ".png"), fileio.probability_writer(prob, 16))
         print(f"\r{i + 1}/{len(paths)} {time.perf_counter() - start:.0f}s", end="", flush=True)
     print()
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from edgesdk import io as fileio
 from training.paths import REPO
 
 RESULTS = REPO / "training" / "RESULTS.md"
@@ -23,13 +24,9 @@ maxDist 0.0075, thinning) unless the row says otherwise. Wall time: training tim
 def append_row(run: str, config: str, commit: str, iterations: int, wall_s: float, split: str, images: int,
                ods: float, ois: float, ap: float, notes: str = "", path: Optional[Path] = None) -> Path:
     path = Path(path or RESULTS)
-    if not path.exists():
-        path.write_text(HEADER)
     hours = f"{wall_s / 3600:.2f} h" if wall_s >= 360 else f"{wall_s / 60:.1f} min"
     row = (
         f"| {time.strftime('%Y-%m-%d %H:%M')} | {run} | {config} | {commit} | {iterations} | {hours} | {split} | "
         f"{images} | {ods:.4f} | {ois:.4f} | {ap:.4f} | {notes} |\n"
     )
-    with open(path, "a") as fh:
-        fh.write(row)
-    return path
+    return fileio.append_text(path, ("" if path.exists() else HEADER) + row)

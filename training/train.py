@@ -7,7 +7,6 @@ iteration boundary. Data-parallel over processes with torchrun (gloo on CPU).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -21,6 +20,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
+from edgesdk import io as fileio
 from training.checkpoint import (
     architecture,
     atomic_save,
@@ -337,8 +337,7 @@ class Trainer:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-        with open(self.out / "train.log", "a") as fh:
-            fh.write(line + "\n")
+        fileio.append_text(self.out / "train.log", line + "\n")
 
     # -- one step --------------------------------------------------------------
     def losses(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -448,5 +447,5 @@ class Trainer:
         if self.rank == 0:
             save_model(path, self.model, self.arch, {"config": self.cfg.as_dict(), "iterations": self.iteration,
                                                      "wall_s": self.wall_s, "commit": self.commit})
-            (self.out / "config.json").write_text(json.dumps(self.cfg.as_dict(), indent=2) + "\n")
+            fileio.write_json(self.out / "config.json", self.cfg.as_dict())
         return path
