@@ -106,9 +106,23 @@ def _need(fetch: Fetch, offset: int, n: int, size: Optional[int]) -> bytes:
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
+# Segments or chunks a header walk visits at most (real files have tens; a million tiny ones is an attack).
+MAX_SEGMENTS = 1 << 16
+
+
+def _next_step(steps: int, offset: int) -> int:
+    """One more step of a header walk, at ``offset``: refused past METADATA_BYTES or MAX_SEGMENTS steps."""
+    if offset > METADATA_BYTES:
+        raise ValueError(f"no image data in the first {METADATA_BYTES >> 20} MB")
+    if steps >= MAX_SEGMENTS:
+        raise ValueError(f"more than {MAX_SEGMENTS} segments before the image data")
+    return steps + 1
+
+
 def _jpeg(fetch: Fetch, size: Optional[int]) -> Tuple[int, int, int]:
-    i = 2
+    i, steps = 2, 0
     while True:
+        steps = _next_step(steps, i)
         head = _need(fetch, i, 2, size)
         if head[0] != 0xFF:
             raise ValueError("a marker was expected")
@@ -181,9 +195,10 @@ def _png(fetch: Fetch, size: Optional[int]) -> Tuple[int, int, int]:
     width, height = struct.unpack(">II", _need(fetch, 16, 8, size))
     # The eXIf chunk, where OpenCV's decoder reads it: before the first IDAT. A file that
     # ends before then is the decoder's to refuse; its size is known already.
-    i = 8
+    i, steps = 8, 0
     try:
         while True:
+            steps = _next_step(steps, i)
             length, kind = struct.unpack(">I4s", _need(fetch, i, 8, size))
             if kind in (b"IDAT", b"IEND"):
                 return width, height, 1
@@ -211,9 +226,10 @@ def _webp(fetch: Fetch, size: Optional[int]) -> Tuple[int, int, int]:
     if kind != b"VP8X" or not chunk[8] & 0x08:  # only an extended file has an EXIF chunk (flag E)
         return width, height, 1
     (riff_size,) = struct.unpack("<I", _need(fetch, 4, 4, size))
-    i = 12
+    i, steps = 12, 0
     try:
         while i + 8 <= riff_size + 8:
+            steps = _next_step(steps, i)
             name, length = struct.unpack("<4sI", _need(fetch, i, 8, size))
             if name == b"EXIF":
                 start = i + 8

@@ -88,7 +88,7 @@ def to_uint8(a: np.ndarray, where: str) -> np.ndarray:
         out = _by_rows(b, b.shape[2], np.uint8, lambda r: (r.astype(np.uint32) * 255 + 32767) // 65535)
     elif np.issubdtype(a.dtype, np.floating):
         _check_float(a, where)
-        out = _by_rows(b, b.shape[2], np.uint8, lambda r: np.round(r.astype(np.float32) * 255))
+        out = _by_rows(b, b.shape[2], np.uint8, lambda r: np.round(r * 255))  # in the image's own precision
     elif a.dtype == np.bool_:
         out = _by_rows(b, b.shape[2], np.uint8, lambda r: r.astype(np.uint8) * 255)
     else:
@@ -109,7 +109,7 @@ def composite(a: np.ndarray, background: Background, order: str, where: str) -> 
         full, kind = 65535, np.uint32  # <= 65535**2 < 2**32
     elif np.issubdtype(a.dtype, np.floating):
         _check_float(a, where)
-        full, kind = 1, np.float32
+        full, kind = 1, a.dtype
     else:
         raise InputError(f"{where}: unsupported image dtype {a.dtype} (uint8, uint16, float in [0, 1], bool)")
     bg = np.array(background if order == "RGB" else background[::-1], np.float64) / 255 * full
