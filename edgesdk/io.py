@@ -29,7 +29,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -95,22 +95,6 @@ def read_file(path: PathLike, max_bytes: int, what: str = "file") -> bytes:
         return read_fd(fd, size, str(path))
     finally:
         os.close(fd)
-
-
-def read_stream(stream: IO[bytes], max_bytes: int, where: str) -> bytes:
-    """Read a binary stream to its end, refusing it once it passes ``max_bytes``."""
-    chunks: List[bytes] = []
-    total = 0
-    while True:
-        chunk = stream.read(min(1 << 20, max_bytes + 1 - total))
-        if not isinstance(chunk, (bytes, bytearray)):
-            raise InputError(f"{where}: a stream must be opened in binary mode (its read() gave {type(chunk).__name__})")
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(bytes(chunk))
-        total += len(chunk)
-        if total > max_bytes:
-            raise InputError(f"{where}: more than {max_bytes} bytes")
 
 
 # -- writing ------------------------------------------------------------------
@@ -343,6 +327,14 @@ def readable_png(path: PathLike, max_bytes: int = 1 << 31) -> Optional[Tuple[int
     return None if image is None else (image.shape[1], image.shape[0])
 
 
+def npy_header(fh: BinaryIO) -> Tuple[Tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the header of the ``.npy`` file ``fh`` is at the start of, leaving it after the header."""
+    version = np.lib.format.read_magic(fh)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(fh)
+    return tuple(shape), np.dtype(dtype)
+
+
 def readable_npy(path: PathLike) -> Optional[Tuple[int, ...]]:
     """The shape of a whole ``.npy`` file (its header read, its length checked against it), or None."""
     try:
@@ -351,10 +343,8 @@ def readable_npy(path: PathLike) -> Optional[Tuple[int, ...]]:
         return None
     try:
         with os.fdopen(os.dup(fd), "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(fh)
-            expected = fh.tell() + int(np.prod(shape)) * np.dtype(dtype).itemsize
+            shape, dtype = npy_header(fh)
+            expected = fh.tell() + int(np.prod(shape)) * dtype.itemsize
         return tuple(shape) if os.fstat(fd).st_size == expected else None
     except (ValueError, OSError, EOFError):
         return None

@@ -98,13 +98,6 @@ def _expected(shape: Optional[Tuple[int, int]], got: Tuple[int, ...], path: Path
         raise InputError(f"{path}: prediction is {shown} but its ground truth is {shape[0]}x{shape[1]}")
 
 
-def _npy_header(fh) -> Tuple[Tuple[int, ...], np.dtype]:
-    version = np.lib.format.read_magic(fh)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, _, dtype = read(fh)
-    return tuple(shape), np.dtype(dtype)
-
-
 def read_prediction(path: str | Path, shape: Optional[Tuple[int, int]] = None,
                     max_pixels: Optional[int] = MAX_PIXELS) -> np.ndarray:
     """Read an edge map as float64 probabilities in [0, 1].
@@ -140,7 +133,7 @@ def read_prediction(path: str | Path, shape: Optional[Tuple[int, int]] = None,
         try:
             with os.fdopen(os.dup(fd), "rb") as fh:
                 try:
-                    got, dtype = _npy_header(fh)
+                    got, _ = fileio.npy_header(fh)
                 except (ValueError, OSError, EOFError) as exc:
                     raise InputError(f"{path}: not a readable .npy file ({exc})") from None
                 _expected(shape, got, path)

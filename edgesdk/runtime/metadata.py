@@ -22,8 +22,8 @@ from edgesdk.runtime.geometry import STRIDE_MULTIPLE
 from edgesdk.postprocess import NmsParams
 
 FORMAT = "edgesdk-model/1"
-# The largest side of a model input (a bucket, a tile): a 8192x8192 run is ~1 GB of
-# activations for the bundled students already; a larger one is a typo.
+# The largest side of a model input (a bucket, a tile): its buffers grow with its area,
+# so a side beyond this is a mistake in a sidecar, not a model.
 MAX_SIDE = 8192
 # A sidecar is a few KB; anything much larger is not one.
 MAX_SIDECAR_BYTES = 1 << 20
