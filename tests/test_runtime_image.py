@@ -274,15 +274,12 @@ def test_an_oversized_image_is_refused_from_its_header_before_decoding(tmp_path)
 
 
 def test_a_header_walk_is_bounded():
-    # A JPEG of 70000 empty segments before its frame header: refused after 65536, at once,
-    # not walked to its end (a file of tiny segments could keep the walk going for minutes).
+    # A JPEG of 70000 empty segments before its frame header: refused after 65536, not walked
+    # to its end (a file of millions of tiny segments could keep the walk going for minutes).
     import struct
-    import time
 
     ok, jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
     segment = b"\xff\xe5" + struct.pack(">H", 2)  # an empty APP5
-    started = time.perf_counter()
     with pytest.raises(InputError, match="more than 65536 segments before the image data"):
         read_image(jpeg.tobytes()[:2] + segment * 70000 + jpeg.tobytes()[2:])
-    assert time.perf_counter() - started < 2
     assert read_image(jpeg.tobytes()[:2] + segment * 1000 + jpeg.tobytes()[2:])[0].shape == (8, 8, 3)
