@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from edgesdk.errors import EdgeSDKError, InputError
 
 __version__ = "0.1.0"
-__all__ = ["load", "Detector", "EdgeMap", "EdgeSDKError", "InputError", "__version__"]
+__all__ = ["load", "process", "Detector", "EdgeMap", "EdgeSDKError", "InputError", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from edgesdk.batch import process
     from edgesdk.runtime import Detector, EdgeMap, load
 
 
@@ -28,4 +29,8 @@ def __getattr__(name: str):
         from edgesdk import runtime
 
         return getattr(runtime, name)
+    if name == "process":
+        from edgesdk.batch import process
+
+        return process
     raise AttributeError(f"module 'edgesdk' has no attribute {name!r}")

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional
 
 from edgesdk.errors import EdgeSDKError
 
@@ -68,87 +68,63 @@ def _eval_command(args: argparse.Namespace) -> int:
 def _detect_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from edgesdk.inputs import STDIN, expand_in_order, output_stem
-    from edgesdk.runtime import load
-    from edgesdk.runtime.detector import saved_outputs
+    from edgesdk.batch import process
+    from edgesdk.inputs import plan, read_list
+    from edgesdk.runtime.metadata import read_model_info
+    from edgesdk.runtime.detector import resolve_model
 
-    # One record per input, for --json, in the order of the arguments; the inputs that name no image are
-    # reported at once, before a batch that may take minutes.
-    records: List[Dict[str, Any]] = []
-    todo: List[Tuple[Path, Dict[str, Any]]] = []
-    for entry in expand_in_order(args.inputs):
+    items = list(args.inputs) + (read_list(args.from_list) if args.from_list else [])
+    if not items:
+        raise EdgeSDKError("no inputs: give images, folders or patterns, or --from-list FILE")
+    # The inputs that name no image are reported at once, before a job that may take hours.
+    entries = plan(items, args.shard)
+    for entry in entries:
         if isinstance(entry, tuple):
-            item, why = entry
-            print(f"edgesdk detect: error: {item}: {why}", file=sys.stderr)
-            records.append({"input": item, "error": why})
-        else:
-            records.append({"input": str(entry)})
-            todo.append((entry, records[-1]))
+            print(f"edgesdk detect: error: {entry[0]}: {entry[1]}", file=sys.stderr)
+        elif entry.renamed:
+            print(f"edgesdk detect: note: {entry.source} is written as {entry.name}_* (another input has its name)",
+                  file=sys.stderr)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise EdgeSDKError(f"{out}: the output folder is an existing file")
-    detector = None
-    if todo:  # with nothing to detect, neither a model nor an output folder
-        detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
-        out.mkdir(parents=True, exist_ok=True)
-    taken: Set[str] = set()
     talk = not (args.quiet or args.json)
-    skipped = 0
-    bar = tqdm(todo, desc="detect", unit="img", disable=not talk or len(todo) < 2 or not sys.stderr.isatty())
-    for path, record in bar:
-        assert detector is not None
-        from_stdin = str(path) == STDIN
-        wanted = "stdin" if from_stdin else path.stem
-        stem = output_stem(wanted, taken)
-        if stem != wanted:
-            bar.write(f"edgesdk detect: note: {path} is written as {stem}_* (another input has its name)", file=sys.stderr)
-        if args.skip_existing and not from_stdin:
-            kept = saved_outputs(out, stem, args.format)
-            if kept is not None:
-                record.update(outputs=[str(q) for q in kept], skipped=True)
-                skipped += 1
-                continue
-        try:
-            em = detector.detect(sys.stdin.buffer if from_stdin else path, nms=args.nms, thin=args.thin,
-                                 threshold=args.threshold, max_pixels=args.max_pixels, background=args.background)
-            written = em.save(out, stem, args.format)
-        except (EdgeSDKError, ValueError) as exc:
-            record["error"] = str(exc)
-            bar.write(f"edgesdk detect: error: {exc}", file=sys.stderr)
-            continue
-        except MemoryError:
-            record["error"] = f"{path}: out of memory (lower --max-pixels, or use --low-memory)"
-            bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
-            continue
-        except Exception as exc:  # one image must not cost the rest of the batch their results
-            record["error"] = f"{path}: {type(exc).__name__}: {exc}"
-            bar.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
-            continue
-        h, w = em.edges.shape
-        record.update(outputs=[str(q) for q in written], width=w, height=h, edge_pixels=int(em.edges.sum()),
-                      threshold=em.threshold, tiles=em.tiles, timings_ms={k: v * 1e3 for k, v in em.timings.items()})
-        if talk and len(todo) <= 10:
-            t = em.timings
-            print(f"{path}: {w}x{h}, {record['edge_pixels']} edge pixels at threshold {em.threshold:.3f}; "
-                  f"inference {t['inference'] * 1e3:.0f} ms, nms {t['nms'] * 1e3:.0f} ms, thin {t['thin'] * 1e3:.0f} ms"
-                  + (f", {em.tiles} tiles" if em.tiles > 1 else ""))
-        del em  # before the next image: a large one's maps are not held twice
+    images = sum(not isinstance(e, tuple) for e in entries)
+    loaded: Dict[str, Any] = {}
+    records: List[Dict[str, Any]] = []
+    jobs = process(entries, out, model=args.model, workers=args.workers, threads=args.threads,
+                   low_memory=args.low_memory, format=args.format, skip_existing=args.skip_existing,
+                   manifest=args.jsonl, progress=talk and images >= 2 and sys.stderr.isatty(),
+                   on_detector=lambda d: loaded.update(backend=d.backend.name, threads=d.backend.threads),
+                   nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels,
+                   background=args.background)
+    for entry, record in zip(entries, jobs):
+        records.append(record)
+        if isinstance(entry, tuple):
+            continue  # said above
+        if "error" in record:
+            tqdm.write(f"edgesdk detect: error: {record['error']}", file=sys.stderr)
+        elif talk and images <= 10 and not record.get("skipped"):
+            t = record["timings_ms"]
+            tqdm.write(f"{record['input']}: {record['width']}x{record['height']}, {record['edge_pixels']} edge pixels at "
+                       f"threshold {record['threshold']:.3f}; inference {t['inference']:.0f} ms, nms {t['nms']:.0f} ms, "
+                       f"thin {t['thin']:.0f} ms" + (f", {record['tiles']} tiles" if record["tiles"] > 1 else ""))
     done = [r for r in records if "error" not in r and not r.get("skipped")]
+    skipped = sum(bool(r.get("skipped")) for r in records)
     failed = sum("error" in r for r in records)
+    name = read_model_info(resolve_model(args.model), verify=False)[0].name if images else None
     if args.json:
         print(json.dumps({
-            "model": detector.info.name if detector else None,
-            "backend": detector.backend.name if detector else None,
-            "low_memory": bool(detector and detector.backend.low_memory),
-            "threads": detector.backend.threads if detector else None,
-            "out": str(out), "done": len(done), "skipped": skipped, "failed": failed, "images": records,
+            "model": name, "backend": loaded.get("backend"), "low_memory": bool(images and args.low_memory),
+            "threads": loaded.get("threads"), "workers": args.workers, "out": str(out), "done": len(done),
+            "skipped": skipped, "failed": failed, "images": records,
         }, indent=2))
-    elif talk and detector is not None:
+    elif talk and images:
         infer_ms = [r["timings_ms"]["inference"] for r in done]
         mean = f"; mean inference {sum(infer_ms) / len(done):.0f} ms" if done else ""
         already = f", {skipped} already done" if skipped else ""
-        print(f"{len(done)} of {len(records)} images -> {out}{already} (model {detector.info.name}, {detector.backend.name}, "
-              f"{detector.backend.threads} threads{', low memory' if detector.backend.low_memory else ''}){mean}")
+        how = (f"{loaded['backend']}, {loaded['threads']} threads" if loaded else f"{args.workers} workers")
+        print(f"{len(done)} of {len(records)} images -> {out}{already} (model {name}, {how}"
+              f"{', low memory' if args.low_memory else ''}){mean}")
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
@@ -247,6 +223,17 @@ def threshold_arg(text: str):
         raise argparse.ArgumentTypeError(f"expected 'auto' or a number in (0, 1], got {text!r} ({exc})") from None
 
 
+def shard_arg(text: str):
+    """``--shard I/N``: the I-th of N shares, 0 <= I < N."""
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N (e.g. 0/4 ... 3/4), got {text!r}")
+    return i, n
+
+
 def background_arg(text: str):
     """``--background``: white, black, a gray level 0-255, #RRGGBB or R,G,B."""
     named = {"white": (255, 255, 255), "black": (0, 0, 0)}
@@ -340,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     de = sub.add_parser("detect", help="detect edges in images (files, folders, globs)",
                         description="Writes <name>_edges.png (thin binary edges) and <name>_prob.png (probability) "
                                     "for every input; a bad input is reported and skipped, the exit code says so.")
-    de.add_argument("inputs", nargs="+", help="image files, folders or glob patterns; - reads one image from stdin")
+    de.add_argument("inputs", nargs="*", help="image files, folders or glob patterns; - reads one image from stdin")
     de.add_argument("-o", "--out", default="edges", help="output folder (default: %(default)s)")
     de.add_argument("--model", default="default", help="bundled model name or a .tflite/.ts path (default: %(default)s)")
     de.add_argument("--format", choices=("png", "npy"), default="png")
@@ -357,7 +344,14 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--background", type=background_arg, default=(255, 255, 255),
                     help="what transparent pixels are composited over: white (default), black, a gray level, "
                          "#RRGGBB or R,G,B")
-    de.add_argument("--quiet", action="store_true")
+    de.add_argument("--workers", type=count_arg(1, "a number of worker processes"), default=1,
+                    help="model instances, each in its own process with its share of the CPUs (default: 1)")
+    de.add_argument("--shard", type=shard_arg, metavar="I/N",
+                    help="only the I-th of N shares of the images (0 <= I < N), for N machines; outputs keep their names")
+    de.add_argument("--from-list", metavar="FILE", help="also the paths listed in FILE, one per line (- reads stdin)")
+    de.add_argument("--jsonl", metavar="FILE",
+                    help="append a JSON record per input to FILE as it finishes (outputs, size, timings, or error)")
+    de.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     de.add_argument("--json", action="store_true",
                     help="print one JSON document: per input its outputs, size, edge pixels, timings, or its error")
     de.set_defaults(run=_detect_command)

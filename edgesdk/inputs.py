@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from pathlib import Path
-from typing import Iterator, List, Set, Tuple, Union
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from edgesdk import formats
 
@@ -89,40 +91,133 @@ def _identity(path: Path) -> Path:
         return path.absolute()
 
 
-def expand_in_order(items: List[str]) -> List[Union[Path, Tuple[str, str]]]:
-    """Files, folders (their images) and glob patterns -> one list in the order of ``items``: each image path
-    (once, where it first appears) or, for an item that names none, its (item, problem) pair."""
-    entries: List[Union[Path, Tuple[str, str]]] = []
+def _pattern_base(pattern: str) -> Path:
+    """The folder a glob pattern starts in: its leading parts without wildcards."""
+    parts = pattern.split(os.sep)
+    fixed = []
+    for part in parts[:-1]:
+        if any(c in part for c in MAGIC):
+            break
+        fixed.append(part)
+    return Path(os.sep.join(fixed) or (os.sep if pattern.startswith(os.sep) else os.curdir))
+
+
+def _expand(items: List[str]) -> List[Union[Tuple[Path, Path], Tuple[str, str]]]:
+    """Each image as (path, the folder its output name is relative to), or (item, problem), in order, each once."""
+    entries: List[Union[Tuple[Path, Path], Tuple[str, str]]] = []
     for item in items:
         p = Path(item)
         if item == STDIN:  # the encoded image piped in (`curl ... | edgesdk detect -`)
-            entries.append(p)
+            entries.append((p, p))
         elif p.is_dir():
             found = [Path(e.path) for e in _scan(item) if is_image_name(e.name) and e.is_file()]
             if not found:
                 entries.append((item, f"folder holds no images ({', '.join(sorted(formats.SUFFIXES))})"))
-            entries += found
+            entries += [(f, p) for f in found]
         elif os.path.lexists(p):
-            entries.append(p)
+            entries.append((p, p.parent))
         elif any(c in item for c in MAGIC):
             # recursive: `**` matches any depth, as in a shell with globstar (quoted, so the shell leaves it to us)
             found = glob_files(item)
             if not found:
                 entries.append((item, "pattern matches no file"))
-            entries += found
+            base = _pattern_base(item)
+            entries += [(f, base) for f in found]
         else:
             entries.append((item, "no such file"))
     # A file named twice (`photos/ photos/*.jpg`, `a.jpg ./a.jpg`) is detected once, not written again as a-2.
     seen: Set[Path] = set()
-    unique: List[Union[Path, Tuple[str, str]]] = []
+    unique: List[Union[Tuple[Path, Path], Tuple[str, str]]] = []
     for e in entries:
-        if isinstance(e, Path) and str(e) != STDIN:
-            key = _identity(e)
+        if isinstance(e[0], Path) and str(e[0]) != STDIN:
+            key = _identity(e[0])
             if key in seen:
                 continue
             seen.add(key)
         unique.append(e)
     return unique
+
+
+def expand_in_order(items: List[str]) -> List[Union[Path, Tuple[str, str]]]:
+    """Files, folders (their images) and glob patterns -> one list in the order of ``items``: each image path
+    (once, where it first appears) or, for an item that names none, its (item, problem) pair."""
+    return [e[0] if isinstance(e[0], Path) else e for e in _expand(items)]  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One image of a job and the name its outputs get.
+
+    Attributes
+    ----------
+    source : Path
+        The image (``Path("-")``: stdin).
+    name : str
+        Its outputs' name under the output folder, ``/``-separated: the input tree mirrored
+        (``photos/a/x.jpg`` given as ``photos`` or ``'photos/**/*.jpg'`` -> ``a/x``), so
+        two images in different folders never share one.
+    position : int
+        Its place among the job's inputs, in the order they were given.
+    renamed : bool
+        Whether ``name`` got a ``-2``, ``-3`` ... because another input had its name.
+    """
+
+    source: Path
+    name: str
+    position: int
+    renamed: bool = False
+
+
+def plan(items: Sequence[str], shard: Optional[Tuple[int, int]] = None) -> List[Union[Task, Tuple[str, str]]]:
+    """The job for ``items`` (files, folders, globs, ``-``): a Task per image, an (item, problem) pair per item
+    that names none, in the order given.
+
+    Output names mirror the input tree below the folder or pattern that found each image;
+    where two still meet (two files given by path, ``a/x.jpg`` and ``b/x.jpg``) the later is
+    written as ``x-2``. ``shard=(i, n)`` keeps the i-th of n shares of the images (0-based), a
+    split of their sorted paths that does not depend on the order of ``items``; names are
+    given before the split, so shards never collide and repeat runs name alike.
+    """
+    entries = _expand(list(items))
+    taken: Set[str] = set()
+    out: List[Union[Task, Tuple[str, str]]] = []
+    for position, e in enumerate(entries):
+        if not isinstance(e[0], Path):
+            out.append(e)  # type: ignore[arg-type]
+            continue
+        path, base = e  # type: ignore[misc]
+        if str(path) == STDIN:
+            wanted = "stdin"
+        else:
+            try:
+                rel = path.relative_to(base)
+            except ValueError:
+                rel = Path(path.name)
+            wanted = rel.with_suffix("").as_posix()
+        name = output_stem(wanted, taken)
+        out.append(Task(path, name, position, name != wanted))
+    if shard is not None:
+        index, count = shard
+        if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+            raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}")
+        images = sorted((t for t in out if isinstance(t, Task)), key=lambda t: os.fsencode(str(t.source)))
+        keep = {id(t) for k, t in enumerate(images) if k % count == index}
+        out = [t for t in out if not isinstance(t, Task) or id(t) in keep]
+    return out
+
+
+def read_list(source: Union[str, Path], stream=None) -> List[str]:
+    """The paths listed one per line in a file (``-``: ``stream``, standard input), empty lines skipped.
+
+    Lines are taken as they are (spaces kept; names that are not UTF-8 kept as their bytes).
+    """
+    if str(source) == STDIN:
+        data = (stream if stream is not None else sys.stdin.buffer).read()
+    else:
+        from edgesdk import io as fileio
+
+        data = fileio.read_file(source, 1 << 30, "list of paths")
+    return [os.fsdecode(line.rstrip(b"\r")) for line in data.split(b"\n") if line.strip()]
 
 
 def expand_inputs(items: List[str]) -> Tuple[List[Path], List[Tuple[str, str]]]:

@@ -368,8 +368,9 @@ def test_cli_detect_recursive_glob_and_the_pixel_limit(tmp_path):
     (tmp_path / "shoot" / IMAGES[1].name).write_bytes(IMAGES[1].read_bytes())
     proc = _cli("detect", "shoot/**/*.jpg", "-o", "out", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(q.name for q in (tmp_path / "out").glob("*_edges.png")) == sorted(
-        f"{p.stem}_edges.png" for p in IMAGES[:2])
+    # The output tree mirrors the input tree below the pattern's folder.
+    assert sorted(q.relative_to(tmp_path / "out").as_posix() for q in (tmp_path / "out").rglob("*_edges.png")) == [
+        f"{IMAGES[1].stem}_edges.png", f"day1/cam/{IMAGES[0].stem}_edges.png"]
     # 481 x 321 = 154 401 pixels: the limit the error points at is reachable from the command line.
     proc = _cli("detect", deep / IMAGES[0].name, "-o", "lim", "--max-pixels", "154400", cwd=tmp_path)
     assert proc.returncode == 2 and "is above max_pixels=154400; raise the limit (--max-pixels" in proc.stderr

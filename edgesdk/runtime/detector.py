@@ -161,11 +161,15 @@ class Detector:
 
     One Detector may serve several threads: model runs take turns (the backend's lock),
     while reading, preprocessing, NMS and thinning overlap. For parallel inference, load
-    one Detector per thread.
+    one Detector per thread. A Detector pickles as its model's path and the options it was
+    loaded with, and is loaded again (the file's checksum verified) where it is unpickled.
     """
 
     def __init__(self, info: ModelInfo, backend: Backend, path: Path):
         self.info, self.backend, self.path = info, backend, path
+        # What load() was asked for: a pickled Detector is these, loaded again where it lands.
+        self.options: Dict = {"model": str(Path(path).with_suffix(".json").resolve()), "threads": backend.threads,
+                              "low_memory": backend.low_memory}
         self.buckets = [(b.height, b.width) for b in info.buckets]
         norm = info.input
         self._mean = np.array(norm.mean, np.float32)
@@ -178,6 +182,11 @@ class Detector:
         if dtype != np.float32:
             levels = np.arange(256, dtype=np.float32)[:, None]
             self._lut = quantize((levels - self._mean) * self._inv_std, scale, zero_point, dtype)[:, None, :]
+
+    def __reduce__(self):
+        # The interpreter cannot be pickled: a Detector travels (to a worker process, a Ray actor)
+        # as its model's path and options, and is loaded again there, checksum verified.
+        return _reload, (dict(self.options),)
 
     # -- stages ----------------------------------------------------------------
     def preprocess(self, pixels: np.ndarray, order: str) -> np.ndarray:
@@ -332,6 +341,16 @@ class Detector:
         edges = self.edges(prob, t, nms=nms, thin=thin, timings=timings)
         return EdgeMap(prob, edges, t, timings, runs, where, self.info.nms if nms else None)
 
+    def detect_many(self, inputs, *, lanes: int = 2, **options):
+        """:meth:`detect` of many inputs, ``lanes`` at a time; yields ``(input, EdgeMap or its error)`` in order.
+
+        See :func:`edgesdk.batch.detect_many`: the model runs one image at a time while the
+        others are read and thinned, and memory stays bounded (a few images in flight).
+        """
+        from edgesdk.batch import detect_many
+
+        return detect_many(self, inputs, lanes=lanes, **options)
+
     def edges(
         self, probability: np.ndarray, threshold: float, *, nms: bool = True, thin: bool = True,
         timings: Optional[Dict[str, float]] = None,
@@ -370,4 +389,11 @@ def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0, low_memor
     low_memory = check_flag(low_memory, "low_memory")
     sidecar = resolve_model(model)
     info, path = read_model_info(sidecar, verify=True)
-    return Detector(info, open_backend(path, info, threads, low_memory), path)
+    detector = Detector(info, open_backend(path, info, threads, low_memory), path)
+    detector.options = {"model": str(sidecar.resolve()), "threads": threads, "low_memory": low_memory}
+    return detector
+
+
+def _reload(options: Dict) -> Detector:
+    """A pickled Detector, loaded again (its file's checksum verified again) where it is unpickled."""
+    return load(options["model"], threads=options["threads"], low_memory=options["low_memory"])
