@@ -1,0 +1,1 @@
+"""Adapters to other ecosystems, each optional and imported on its own (never by the core)."""
