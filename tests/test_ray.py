@@ -35,7 +35,8 @@ def test_ray_actors_write_what_the_serial_path_writes(tmp_path, local_ray):
 
 
 def test_ray_gives_maps_as_columns_for_decoded_images(local_ray):
-    ds = ray.data.read_images([str(p) for p in IMAGES], include_paths=True, ray_remote_args={"num_cpus": 0})
+    ds = ray.data.read_images([str(p) for p in IMAGES], include_paths=True, ray_remote_args={"num_cpus": 0},
+                              concurrency=1)
     rows = ds.map_batches(EdgeDetector, fn_constructor_kwargs={"threads": 1}, concurrency=1, batch_size=2).take_all()
     detector = edgesdk.load(threads=1)
     assert len(rows) == len(IMAGES)

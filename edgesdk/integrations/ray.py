@@ -3,7 +3,8 @@
     import ray
     from edgesdk.integrations.ray import EdgeDetector
 
-    ds = ray.data.read_binary_files("s3://bucket/photos", include_paths=True)   # or read_images(...)
+    ds = ray.data.read_binary_files("s3://bucket/photos", include_paths=True,  # or read_images(...)
+                                    ray_remote_args={"num_cpus": 0}, concurrency=1)
     ds = ds.map_batches(EdgeDetector, fn_constructor_kwargs={"out": "/mnt/edges", "root": "s3://bucket/photos"},
                         concurrency=4, num_cpus=1, batch_size=16)
     ds.write_parquet("s3://bucket/edges-manifest")      # a record per image: its outputs, size, or its error
@@ -113,9 +114,12 @@ def detect_files(paths: Sequence[Union[str, os.PathLike]], out: Union[str, os.Pa
         import ray
     except ImportError:
         raise EdgeSDKError("the Ray integration needs Ray: pip install 'edgesdk[ray]'") from None
-    # Reading files is I/O: its tasks take no CPU of their own, or actors holding every CPU would
-    # leave none to read with and the job would wait forever.
-    ds = ray.data.read_binary_files([os.fspath(p) for p in paths], include_paths=True, ray_remote_args={"num_cpus": 0})
+    # Reading files is I/O: its tasks take no CPU of their own (actors holding every CPU would leave
+    # none to read with, and the job would wait forever), and run one at a time (unbounded, Ray
+    # starts a worker process per read task and they crowd out the actors: 5-7 against 15-17
+    # images/s on two CPUs).
+    ds = ray.data.read_binary_files([os.fspath(p) for p in paths], include_paths=True,
+                                    ray_remote_args={"num_cpus": 0}, concurrency=1)
     ds = ds.map_batches(EdgeDetector, fn_constructor_kwargs={"out": os.fspath(out), "root": root, **options},
                         concurrency=concurrency, num_cpus=1, batch_size=batch_size, batch_format="numpy")
     return [{k: (list(v) if isinstance(v, np.ndarray) else v) for k, v in row.items()} for row in ds.iter_rows()]
