@@ -220,12 +220,12 @@ def process(
     tasks = [e for e in entries if isinstance(e, Task)]
     log = Manifest(manifest) if manifest is not None else None
     bar = None
+    results: Iterator[Record] = iter(())
     try:
         if progress and tasks:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(tasks), desc="detect", unit="img", smoothing=0.1)
-        results: Iterator[Record] = iter(())
         if tasks:
             Path(out).mkdir(parents=True, exist_ok=True)
             per_worker = threads or max(1, available_cpus() // workers)
@@ -247,6 +247,9 @@ def process(
                 log.add(record)
             yield record
     finally:
+        close = getattr(results, "close", None)
+        if close is not None:  # a caller that stops early: the threads or worker processes end here
+            close()
         if bar is not None:
             bar.close()
         if log is not None:
