@@ -184,7 +184,8 @@ def process(
     skip_existing : bool
         Keep an image's outputs when both are there and decode (to finish an interrupted job).
     shard : (i, n), optional
-        Only the i-th of n shares of the images (0-based), for n machines without an engine.
+        Only the i-th of n shares of the images (0-based), for n machines without an engine
+        (a plan given as ``inputs`` is taken as it is: shard it with :func:`edgesdk.inputs.plan`).
     manifest : path, optional
         A JSON Lines file receiving each record as it finishes.
     progress : bool
@@ -216,6 +217,7 @@ def process(
         entries = list(inputs)  # type: ignore[arg-type]
     else:
         entries = plan([inputs] if isinstance(inputs, str) else [str(i) for i in inputs], shard)
+    _check_detect_options(detect)
     settings = Settings(str(out), format, check_flag(skip_existing, "skip_existing"), dict(detect))
     tasks = [e for e in entries if isinstance(e, Task)]
     log = Manifest(manifest) if manifest is not None else None
@@ -254,6 +256,29 @@ def process(
             bar.close()
         if log is not None:
             log.close()
+
+
+def _check_detect_options(detect: Dict[str, Any]) -> None:
+    """Refuse a wrong detect option before the job starts, not once per image."""
+    from edgesdk.arguments import check_count, check_flag, check_threshold
+    from edgesdk.runtime.image import check_background
+
+    unknown = sorted(set(detect) - {"nms", "thin", "threshold", "max_pixels", "background", "color"})
+    if unknown:
+        raise InputError(f"unknown detect options {unknown} (nms, thin, threshold, max_pixels, background, color)")
+    for key in ("nms", "thin"):
+        if key in detect:
+            check_flag(detect[key], key)
+    if "threshold" in detect and detect["threshold"] != "auto":
+        if isinstance(detect["threshold"], str):
+            raise InputError(f"threshold must be 'auto' or a number in (0, 1], got {detect['threshold']!r}")
+        check_threshold(detect["threshold"])
+    if "max_pixels" in detect:
+        check_count(detect["max_pixels"], "max_pixels", 1)
+    if "background" in detect:
+        check_background(detect["background"])
+    if detect.get("color", "RGB") not in ("RGB", "BGR"):
+        raise InputError(f"color must be 'RGB' or 'BGR', got {detect['color']!r}")
 
 
 def _is_plan(inputs) -> bool:

@@ -132,6 +132,10 @@ def test_worker_processes_write_what_one_process_writes(tmp_path):
             assert (one / f"{p.stem}_{kind}.png").read_bytes() == (two / f"{p.stem}_{kind}.png").read_bytes()
     with pytest.raises(InputError, match="workers must be an integer in"):
         list(process(images, one, workers=0))
+    for bad, message in (({"threshold": 1e-46}, "is 0 in float32"), ({"nms": "no"}, "nms must be True or False"),
+                         ({"thershold": 0.5}, "unknown detect options")):
+        with pytest.raises(InputError, match=message):  # before any image, not once per image
+            next(process(images, one, **bad))
 
 
 def test_cli_reads_a_list_shards_and_streams_a_manifest(tmp_path):
