@@ -275,7 +275,11 @@ def threads_arg(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgesdk", description="Edge detection SDK: evaluation and deployment tools.")
+    parser = argparse.ArgumentParser(
+        prog="edgesdk",
+        description="Edge (contour) detection on a CPU: detect edges in images (detect), list and measure the "
+                    "models (models, benchmark), and score edge maps on BSDS500 (eval).",
+        epilog="edgesdk COMMAND --help says more about each command.")
     from edgesdk import __version__
 
     parser.add_argument("--version", action="version", version=f"edgesdk {__version__}")
@@ -284,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edgesdk.runtime.detector import MAX_PIXELS
 
     nms, protocol = NmsParams(), Protocol()
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ev = sub.add_parser(
         "eval",
@@ -330,13 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("inputs", nargs="*", help="image files, folders or glob patterns; - reads one image from stdin")
     de.add_argument("-o", "--out", default="edges", help="output folder (default: %(default)s)")
     de.add_argument("--model", default="default", help="bundled model name or a .tflite/.ts path (default: %(default)s)")
-    de.add_argument("--format", choices=("png", "npy"), default="png")
+    de.add_argument("--format", choices=("png", "npy"), default="png",
+                    help="png: 8-bit images (default); npy: the float32 probability and bool edges as NumPy arrays")
     de.add_argument("--thin", action=argparse.BooleanOptionalAction, default=True, help="thin edges (default: on)")
     de.add_argument("--nms", action=argparse.BooleanOptionalAction, default=True, help="edge NMS (default: on)")
     de.add_argument("--threshold", type=threshold_arg, default="auto", help="'auto' (the model's ODS threshold) or a number in (0, 1]")
     de.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: 0, every CPU)")
     de.add_argument("--max-pixels", type=count_arg(1, "a number of pixels"), default=MAX_PIXELS,
-                    help="refuse larger images (default: %(default)s; above it, images are processed in tiles)")
+                    help="refuse an image with more pixels than this, from its header, before decoding it "
+                         "(default: %(default)s); an image within it but larger than the model's largest input "
+                         "is detected in tiles, in bounded memory")
     de.add_argument("--low-memory", action="store_true",
                     help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
     de.add_argument("--skip-existing", action="store_true",
@@ -358,18 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     mo = sub.add_parser("models", help="list bundled and local models with their measured numbers")
     mo.add_argument("--dir", action="append", default=[], help="also list the models in this folder")
-    mo.add_argument("--json", action="store_true")
+    mo.add_argument("--json", action="store_true", help="print the models' metadata as JSON")
     mo.set_defaults(run=_models_command)
 
     be = sub.add_parser("benchmark", help="per-stage latency and peak memory of models on this device")
     be.add_argument("--model", action="append", help="model name or path (repeatable; default: every bundled model)")
     be.add_argument("--size", type=count_arg(1, "a side in pixels"), nargs="+", default=[512, 1000],
                     help="square sizes (default: 512 1000)")
-    be.add_argument("--runs", type=count_arg(1, "a number of timed runs"), default=10)
-    be.add_argument("--warmup", type=count_arg(0, "a number of warm-up runs"), default=2)
+    be.add_argument("--runs", type=count_arg(1, "a number of timed runs"), default=10,
+                    help="timed runs per model and size; the table shows their median and 95th percentile "
+                         "(default: %(default)s)")
+    be.add_argument("--warmup", type=count_arg(0, "a number of warm-up runs"), default=2,
+                    help="untimed runs first (default: %(default)s)")
     be.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: 0, every CPU)")
     be.add_argument("--low-memory", action="store_true", help="also measure each LiteRT model in low-memory mode")
-    be.add_argument("--json", action="store_true")
+    be.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
     be.set_defaults(run=_benchmark_command)
     return parser
 
@@ -382,6 +392,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             stream.reconfigure(errors="surrogateescape")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `edgesdk`: what it can do, not a usage error
+        parser.print_help()
+        return EXIT_OK
     try:
         return args.run(args)
     except BrokenPipeError:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from edgesdk import _native
+from edgesdk.kernels import _native
 
 # The most threads any stage may use (LiteRT, the C++ kernels, the evaluator), decided by the
 # kernels: more is a mistake, not a machine (LiteRT fails on every image and crashes at exit with 32768).

@@ -17,7 +17,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from edgesdk import _native
+from edgesdk.kernels import _native
 from edgesdk.arguments import check_count, check_real, is_int, is_number
 from edgesdk.cpus import MAX_THREADS, available_cpus
 from edgesdk.errors import InputError

@@ -52,3 +52,47 @@ def test_wheel_runs_outside_the_source_tree(wheel, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) > 0
+
+
+def _site_packages() -> str:
+    import sysconfig
+
+    return sysconfig.get_paths()["purelib"]
+
+
+def _bare_python(code: str, cwd) -> subprocess.CompletedProcess:
+    """Python started in ``cwd`` that finds the dependencies but not an installed or editable edgesdk.
+
+    ``-S`` skips site-packages' .pth files (an editable install's import hook among them);
+    the dependencies come from PYTHONPATH. So ``import edgesdk`` is the ``edgesdk/`` in ``cwd``,
+    as for a user who ran ``pip install .`` and then Python in the repository root.
+    """
+    env = {"PYTHONPATH": _site_packages(), "PATH": "", "HOME": str(cwd)}
+    return subprocess.run([sys.executable, "-S", "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_python_started_in_the_repository_root_finds_the_kernels(wheel):
+    # The build places a copy of the kernels in the checkout's edgesdk/ (git-ignored), because
+    # Python started in the root imports ./edgesdk, not the installed package: `import edgesdk;
+    # edgesdk.load()` and `edgesdk benchmark` (whose measuring children start there) failed with a
+    # bare "cannot import name '_native'".
+    assert list((REPO / "edgesdk").glob("_native*")), "the build left no kernels module in edgesdk/"
+    code = ("import edgesdk, edgesdk.postprocess as pp; from edgesdk.runtime.bench import sample_image; "
+            "assert pp.__file__.startswith(%r); print(int(edgesdk.load().detect(sample_image()).edges.sum()))"
+            % str(REPO / "edgesdk"))
+    proc = _bare_python(code, REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) > 0
+
+
+def test_a_checkout_without_kernels_says_how_to_build_them(tmp_path):
+    import shutil
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO / "edgesdk", checkout / "edgesdk", ignore=shutil.ignore_patterns("_native*.so", "_native*.pyd", "models"))
+    shutil.copy(REPO / "pyproject.toml", checkout)
+    (checkout / "csrc").mkdir()
+    proc = _bare_python("import edgesdk.postprocess", checkout)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: the source checkout") and "pip install ." in last, proc.stderr
