@@ -1,46 +1,25 @@
-"""Inference backends behind one small interface: ``run(x) -> probability map``.
-
-``x`` is a normalised (H, W, 3) float32 image, or one already in the model's
-input dtype (``Backend.input_type``), whose size is one the backend accepts (a
-bucket for LiteRT, a multiple of the stride for TorchScript); the result is the
-(H, W) float32 edge probability. Quantisation of int8 tensors uses each
-tensor's own scale and zero point.
-"""
+"""LiteRT (TFLite) models on the CPU with XNNPACK: one signature per size bucket, an optional low-memory mode."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
 import threading
 import weakref
 from pathlib import Path
-from typing import Any, Dict, Optional, Protocol, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from edgesdk.cpus import available_cpus
 from edgesdk.errors import EdgeSDKError
+from edgesdk.runtime.backends import BackendUnavailable, dequantize, quantize
 from edgesdk.runtime.metadata import ModelInfo
 
-
-class BackendUnavailable(EdgeSDKError):
-    """The package a backend needs is not installed."""
-
-
-class Backend(Protocol):
-    name: str
-    low_memory: bool
-    threads: int  # inference threads in use
-    # (dtype, scale, zero point) the model takes; (float32, 0.0, 0) for a float input.
-    input_type: Tuple[np.dtype, float, int]
-    # (dtype, scale, zero point) of what run_raw returns; (float32, 0.0, 0): the probability itself.
-    output_type: Tuple[np.dtype, float, int]
-
-    def run_raw(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray: ...
-
-    def run(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray: ...
+logger = logging.getLogger(__name__)
 
 
 def _litert_interpreter():
@@ -59,23 +38,6 @@ def _litert_interpreter():
         raise BackendUnavailable(
             "running a .tflite model needs LiteRT: pip install ai-edge-litert (or tflite-runtime)"
         ) from None
-
-
-def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
-    info = np.iinfo(dtype)
-    q = np.rint(x / scale) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return (q.astype(np.float32) - zero_point) * np.float32(scale)
-
-
-def dequantize_table(dtype, scale: float, zero_point: int) -> np.ndarray:
-    """:func:`dequantize` of every value of an 8-bit ``dtype``, in the order ``cv2.LUT`` indexes it
-    (by the value's byte: an int8 -1 at 255): a map of any size dequantized in one pass, no temporaries."""
-    levels = np.arange(256, dtype=np.uint8).view(np.dtype(dtype))
-    return dequantize(levels, scale, zero_point)
 
 
 # XNNPACK delegate flags (tensorflow/lite/delegates/xnnpack/xnnpack_delegate.h).
@@ -260,7 +222,7 @@ def _forward_warnings(log: str) -> None:
     rest = [line for line in log.splitlines()
             if line.strip() and not line.startswith("INFO: ") and "NPU accelerator could not be loaded" not in line]
     if rest:
-        print("\n".join(rest), file=sys.stderr)
+        logger.warning("LiteRT: %s", "\n".join(rest))
 
 
 @contextlib.contextmanager
@@ -286,44 +248,3 @@ def _native_stderr():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-
-
-class TorchScriptBackend:
-    """A frozen TorchScript module (legacy format: PyTorch recommends torch.export); any size."""
-
-    def __init__(self, path: Path, info: ModelInfo, threads: int = 0):
-        try:
-            import torch
-        except ImportError:
-            raise BackendUnavailable("running a TorchScript model needs torch: pip install 'edgesdk[train]'") from None
-        self.name = "torchscript"
-        self.low_memory = False
-        self.input_type = (np.dtype(np.float32), 0.0, 0)
-        self.output_type = (np.dtype(np.float32), 0.0, 0)
-        self._torch = torch
-        if threads > 0:
-            torch.set_num_threads(threads)
-        self.threads = torch.get_num_threads()  # torch's default: the physical cores
-        module = torch.jit.load(str(path), map_location="cpu").eval()
-        # Saved frozen; optimize_for_inference only after loading (a module saved
-        # after it does not load again).
-        self.module = torch.jit.optimize_for_inference(module)
-
-    def run(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode():
-            y = self.module(torch.from_numpy(np.ascontiguousarray(x[None])))
-        return y[0, :, :, 0].numpy().astype(np.float32, copy=False)
-
-    def run_raw(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
-        return self.run(x, bucket)
-
-
-def open_backend(path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False) -> Backend:
-    if info.backend == "litert":
-        return LiteRTBackend(path, info, threads, low_memory)
-    if low_memory:
-        raise EdgeSDKError(f"{path}: low_memory applies to LiteRT (.tflite) models, not {info.backend}")
-    if info.backend == "torchscript":
-        return TorchScriptBackend(path, info, threads)
-    raise EdgeSDKError(f"{path}: unknown backend {info.backend!r}")

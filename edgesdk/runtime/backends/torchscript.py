@@ -1,0 +1,42 @@
+"""TorchScript models (legacy: PyTorch recommends torch.export): any size that is a multiple of the stride; needs torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edgesdk.runtime.backends import BackendUnavailable
+from edgesdk.runtime.metadata import ModelInfo
+
+
+class TorchScriptBackend:
+    """A frozen TorchScript module (legacy format: PyTorch recommends torch.export); any size."""
+
+    def __init__(self, path: Path, info: ModelInfo, threads: int = 0):
+        try:
+            import torch
+        except ImportError:
+            raise BackendUnavailable("running a TorchScript model needs torch: pip install 'edgesdk[train]'") from None
+        self.name = "torchscript"
+        self.low_memory = False
+        self.input_type = (np.dtype(np.float32), 0.0, 0)
+        self.output_type = (np.dtype(np.float32), 0.0, 0)
+        self._torch = torch
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.threads = torch.get_num_threads()  # torch's default: the physical cores
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+        # Saved frozen; optimize_for_inference only after loading (a module saved
+        # after it does not load again).
+        self.module = torch.jit.optimize_for_inference(module)
+
+    def run(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            y = self.module(torch.from_numpy(np.ascontiguousarray(x[None])))
+        return y[0, :, :, 0].numpy().astype(np.float32, copy=False)
+
+    def run_raw(self, x: np.ndarray, bucket: Optional[str]) -> np.ndarray:
+        return self.run(x, bucket)
