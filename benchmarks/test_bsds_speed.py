@@ -15,8 +15,9 @@ import cv2
 import pytest
 
 from baseline import sobel_edges
-from edgesdk import io as fileio
-from edgesdk.eval import Protocol, default_workers, evaluate, evaluate_dir, read_ground_truth, read_prediction
+from edgesdk.eval import (
+    Protocol, default_workers, evaluate, evaluate_dir, read_ground_truth, read_prediction, write_prediction,
+)
 from results_io import save
 
 
@@ -28,7 +29,7 @@ def prediction_dir(bsds500: Path, tmp_path: Path) -> Path:
     out.mkdir()
     for img in sorted((bsds500 / "images" / "test").glob("*.jpg")):
         pred = sobel_edges(cv2.imread(str(img)))
-        fileio.write_bytes(out / f"{img.stem}.png", fileio.probability_writer(pred, 8))
+        write_prediction(out / f"{img.stem}.png", pred, bits=8)
     return out
 
 

@@ -17,7 +17,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed 
 
 
 def _eval_command(args: argparse.Namespace) -> int:
-    from edgesdk.eval import Protocol, evaluate_dir, parse_thresholds
+    from edgesdk.eval import Protocol, evaluate_dir, parse_thresholds, predict_folder
     from edgesdk.postprocess import NmsParams
 
     protocol = Protocol(
@@ -34,7 +34,7 @@ def _eval_command(args: argparse.Namespace) -> int:
         if args.images is None:
             raise EdgeSDKError("--model needs --images DIR (the images whose ground truth --gt holds)")
         out_dir = Path(args.out) if args.out else Path("eval-" + Path(str(args.model)).stem)
-        pred_dir = _predict_dir(args.model, args.images, out_dir / "predictions", args.threads, progress)
+        pred_dir = predict_folder(args.model, args.images, out_dir / "predictions", args.threads, progress)
     else:
         pred_dir = args.pred
         out_dir = Path(args.out) if args.out else Path(str(Path(args.pred).resolve()) + "-eval")
@@ -175,40 +175,6 @@ def _benchmark_command(args: argparse.Namespace) -> int:
               f"median of {args.runs} runs after {args.warmup} warm-up; each row a fresh process")
         print(bench.table(rows))
     return EXIT_BAD_INPUT if any("error" in r for r in rows) else EXIT_OK
-
-
-def _predict_dir(model: str, images: str, out: Path, threads: int, progress: bool) -> Path:
-    """Run a model over a folder of images into ``out`` as 16-bit probability PNGs."""
-    from tqdm.auto import tqdm
-
-    from edgesdk import io as fileio
-    from edgesdk.inputs import expand_inputs
-    from edgesdk.runtime import load
-
-    detector = load(model, threads=threads)
-    paths, problems = expand_inputs([images])
-    if problems:
-        raise EdgeSDKError("; ".join(f"{item}: {why}" for item, why in problems))
-    seen: dict = {}
-    for p in paths:  # predictions pair with ground truth by name: x.jpg beside x.png is ambiguous
-        if p.stem in seen:
-            raise EdgeSDKError(f"{seen[p.stem]} and {p}: two images named {p.stem!r}; which one has the ground truth?")
-        seen[p.stem] = p
-    out.mkdir(parents=True, exist_ok=True)
-    failed: List[str] = []
-    for p in tqdm(paths, desc=f"detect ({detector.info.name})", disable=not progress):
-        # One bad image must not cost the others their maps (minutes of inference): every
-        # failure is collected, and the benchmark, which would be wrong without them, not run.
-        try:
-            fileio.write_bytes(out / f"{p.stem}.png", fileio.probability_writer(detector.probability(p), 16))
-        except Exception as exc:
-            failed.append(str(exc) if isinstance(exc, (EdgeSDKError, ValueError)) else f"{p}: {type(exc).__name__}: {exc}")
-    if failed:
-        raise EdgeSDKError(
-            f"{len(failed)} of {len(paths)} images failed, so no benchmark was run "
-            f"(the other {len(paths) - len(failed)} maps are in {out}):\n  " + "\n  ".join(failed)
-        )
-    return out
 
 
 def threshold_arg(text: str):

@@ -301,8 +301,9 @@ def _levels(probability: np.ndarray, bits: int) -> np.ndarray:
 def probability_writer(probability: np.ndarray, bits: int = 8) -> Callable[[BinaryIO], None]:
     """A writer of a probability map in [0, 1] as a gray PNG of ``bits`` (8 or 16) bits, rounded to the nearest level.
 
-    The one place a probability map becomes a file (``edgesdk detect`` writes 8 bits, the
-    evaluator's predictions 16); :func:`edgesdk.eval.read_prediction` reads either back.
+    The one place a probability map is encoded: :meth:`EdgeMap.save` writes it at 8 bits beside
+    the edges, :func:`edgesdk.eval.write_prediction` alone (16 bits for the benchmark);
+    :func:`edgesdk.eval.read_prediction` reads either back.
     """
     if bits not in (8, 16):  # checked now, not when the file is written
         raise ValueError(f"bits must be 8 or 16, got {bits!r}")

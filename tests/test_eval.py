@@ -284,3 +284,20 @@ def test_protocol_of_numpy_scalars_is_written_as_json():
     doc = json.loads(json.dumps(p.as_dict()))
     assert doc["thresholds"] == 9 and doc["max_dist"] == 0.01 and doc["thin"] is True and doc["nms"]["r"] == 3
     assert p == Protocol(thresholds=9, max_dist=0.01, nms=NmsParams(r=3))
+
+
+def test_write_prediction_round_trips_through_read_prediction(tmp_path):
+    from edgesdk.eval import read_prediction, write_prediction
+
+    prob = np.array([[0.0, 0.25, 0.5], [0.75, 1.0, 0.123456]], np.float32)
+    # 16 bits: levels round(p * 65535); 0.5 -> 32768 (half to even), read back as 32768 / 65535.
+    back = read_prediction(write_prediction(tmp_path / "a.png", prob))
+    assert back[0, 2] == 32768 / 65535 and back[1, 1] == 1.0 and back[0, 0] == 0.0
+    assert np.abs(back - prob).max() <= 0.5 / 65535 + 1e-7
+    back8 = read_prediction(write_prediction(tmp_path / "b.png", prob, bits=8))
+    assert back8[0, 1] == 64 / 255 and np.abs(back8 - prob).max() <= 0.5 / 255 + 1e-7
+    with pytest.raises(InputError, match="written as .png"):
+        write_prediction(tmp_path / "c.jpg", prob)
+    with pytest.raises(InputError, match="float probability map"):
+        write_prediction(tmp_path / "d.png", (prob > 0.5))
+    assert not (tmp_path / "c.jpg").exists() and not (tmp_path / "d.png").exists()

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from edgesdk import io as fileio
+from edgesdk.eval import read_prediction, write_prediction
 
 from training.averaging import normalised_weights
 from training.data import list_split
@@ -54,7 +55,7 @@ def cache_teacher(
         # The evaluation's forward (padded: unpadded, the teacher's side outputs land pixels off
         # its edges and the cached targets score below the teacher; see network_input).
         prob, feats[name] = forward_scales(teacher, bgr, scales, with_features=True)
-        fileio.write_bytes(out_dir / f"{name}.png", fileio.probability_writer(prob, 8))
+        write_prediction(out_dir / f"{name}.png", prob, bits=8)  # a cache: 8 bits, as it was trained from
     fileio.write_bytes(out_dir / "features.npz", lambda fh: np.savez(fh, **feats))
     return out_dir
 
@@ -94,13 +95,14 @@ def average_caches(caches: Sequence[Path], out_dir: Path, weights: Optional[Sequ
     for name in names:
         acc = None
         for c, wk in zip(caches, w):
-            m = cv2.imread(str(c / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
-            if m is None:
-                raise FileNotFoundError(f"{c / (name + '.png')}: missing or unreadable")
+            png = c / f"{name}.png"
+            if not png.is_file():
+                raise FileNotFoundError(f"{png}: missing")
+            m = read_prediction(png)
             if acc is not None and m.shape != acc.shape:
-                raise ValueError(f"{c / (name + '.png')}: shape {m.shape}, the first cache's is {acc.shape}")
-            acc = wk * m.astype(np.float64) if acc is None else acc + wk * m
-        fileio.write_bytes(out_dir / f"{name}.png", fileio.image_writer(np.clip(np.round(acc), 0, 255).astype(np.uint8)))
+                raise ValueError(f"{png}: shape {m.shape}, the first cache's is {acc.shape}")
+            acc = wk * m if acc is None else acc + wk * m
+        write_prediction(out_dir / f"{name}.png", np.clip(acc, 0, 1), bits=8)
     widths = {f[names[0]].shape for f in feats}
     if len(widths) == 1:
         out = {n: sum(wk * f[n] for f, wk in zip(feats, w)).astype(np.float32) for n in names}

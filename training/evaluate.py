@@ -11,9 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgesdk import io as fileio
 
-from edgesdk.eval import Protocol, Result, evaluate, read_ground_truth
+from edgesdk.eval import Protocol, Result, evaluate, read_ground_truth, write_prediction
 from edgesdk.runtime.geometry import STRIDE_MULTIPLE, pad_to, round_up
 from training.data import list_split, to_input
 from training.models.fusion import SideFusion
@@ -149,5 +148,5 @@ def evaluate_split(
         gts[name] = read_ground_truth(gt)
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)
-            fileio.write_bytes(save_dir / f"{name}.png", fileio.probability_writer(preds[name], 8))
+            write_prediction(save_dir / f"{name}.png", preds[name])
     return evaluate(preds, gts, Protocol(thresholds=thresholds), progress=progress)

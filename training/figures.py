@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 
 from edgesdk import io as fileio
-from edgesdk.eval import Protocol, Result, evaluate, read_ground_truth
+from edgesdk.eval import Protocol, Result, evaluate, read_ground_truth, read_prediction, write_prediction
 from edgesdk.eval.plot import plot_pr
-from edgesdk.postprocess import nms, thin
+from edgesdk.postprocess import edges as find_edges
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -75,11 +75,11 @@ def predict_cached(label: str, spec: str, items: Sequence[Tuple[str, Path, Path]
     for name, img, _ in tqdm(items, desc=label, disable=not progress, leave=False):
         png = folder / f"{name}.png"
         if png.is_file():
-            preds[name] = cv2.imread(str(png), cv2.IMREAD_UNCHANGED).astype(np.float32) / 65535
+            preds[name] = read_prediction(png).astype(np.float32)
             continue
         run = run or predictor(spec)
         preds[name] = run(cv2.imread(str(img), cv2.IMREAD_COLOR))
-        fileio.write_bytes(png, fileio.probability_writer(np.clip(preds[name], 0, 1), 16))
+        write_prediction(png, np.clip(preds[name], 0, 1))
     return preds
 
 
@@ -88,7 +88,7 @@ def edge_panel(prob: np.ndarray, threshold: float) -> np.ndarray:
     h, w = prob.shape
     soft = np.round(255 * (1 - np.clip(prob, 0, 1))).astype(np.uint8)
     panel = cv2.cvtColor(soft, cv2.COLOR_GRAY2BGR)
-    edges = thin(nms(prob) >= threshold)
+    edges = find_edges(prob, threshold)
     panel[edges] = (0, 0, 200)
     return panel
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import torch
 
-from edgesdk import io as fileio
+from edgesdk.eval import write_prediction
 from training.evaluate import predict
 from training.models.hed import HED
 from training.paths import bsds500_dir, weights_path
@@ -48,7 +48,7 @@ def main(argv=None) -> None:
         if bgr is None:
             raise ValueError(f"{p}: not a readable image")
         prob = predict(model, bgr)  # padded to the stride, as evaluation and the runtime do
-        fileio.write_bytes(args.out / (p.stem + ".png"), fileio.probability_writer(prob, 16))
+        write_prediction(args.out / (p.stem + ".png"), prob)
         print(f"\r{i + 1}/{len(paths)} {time.perf_counter() - start:.0f}s", end="", flush=True)
     print()
 

@@ -10,8 +10,10 @@ Typical use from training code::
 from edgesdk.eval.benchmark import default_workers, evaluate, evaluate_dir
 from edgesdk.eval.counts import ImageCounts, image_counts
 from edgesdk.eval.files import (
-    pair_files, prediction_map, read_ground_truth, read_prediction, write_bsds_files, write_summary_json,
+    pair_files, prediction_map, read_ground_truth, read_prediction, write_bsds_files, write_prediction,
+    write_summary_json,
 )
+from edgesdk.eval.predict import predict_folder
 from edgesdk.eval.metrics import ImageScore, Result, summarize
 from edgesdk.eval.protocol import Protocol, parse_thresholds
 
@@ -27,6 +29,8 @@ __all__ = [
     "evaluate_dir",
     "default_workers",
     "read_prediction",
+    "write_prediction",
+    "predict_folder",
     "prediction_map",
     "read_ground_truth",
     "pair_files",

@@ -162,6 +162,37 @@ def read_prediction(path: str | Path, shape: Optional[Tuple[int, int]] = None,
     return prediction_map(a, path)
 
 
+def write_prediction(path: str | Path, probability: np.ndarray, bits: int = 16) -> Path:
+    """Write an edge probability map as a gray PNG that :func:`read_prediction` reads back.
+
+    The one way the project stores a probability map for the benchmark, a figure or a
+    teacher cache; the file is written whole under a temporary name, then renamed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.png`` file to write (its folder must exist).
+    probability : (H, W) array
+        Probabilities in [0, 1].
+    bits : {16, 8}
+        16 (default) keeps 65536 levels, finer than any threshold sweep; 8 is what a
+        user's ``_prob.png`` holds, and a quarter smaller than 16 where many maps are cached.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"{path}: a prediction is written as .png")
+    a = np.asarray(probability)
+    if a.ndim != 2 or not np.issubdtype(a.dtype, np.floating):
+        raise InputError(f"{path}: expected a (H, W) float probability map, got {a.dtype} {a.shape}")
+    fileio.write_bytes(path, fileio.probability_writer(a, bits))
+    return path
+
+
 def prediction_map(array: np.ndarray, where: str | Path, shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
     """An edge map as the benchmark takes it: (H, W) float64 in [0, 1], or an InputError naming ``where``.
 
