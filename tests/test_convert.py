@@ -130,7 +130,7 @@ def test_checksum_and_signature_mismatches_are_refused(exported, tmp_path):
 
 
 def test_provenance_records_the_label_threshold_teacher_and_init_of_a_checkpoint():
-    from convert.__main__ import provenance
+    from convert.export import provenance
 
     cfg = {"source": "training/configs/model-hinton.toml", "run": {"name": "kd-eta"}, "model": {"init": "runs/a/model.pt"},
            "data": {"eta": 0.3}, "loss": {"kind": "hinton", "alpha": 0.5}, "teacher": {"cache": "runs/teacher-x"}}

@@ -174,6 +174,6 @@ def test_load_qat_refuses_another_checkpoint_and_an_unfinished_run(ckpt, straigh
 
 
 def test_export_refuses_qat_for_float_formats(ckpt, straight):
-    with pytest.raises(SystemExit, match="--formats int8"):
+    with pytest.raises(SystemExit, match="the int8 graph only: export it with formats int8"):
         convert_main(["export", "--ckpt", str(ckpt), "--name", "x", "--qat", str(straight.out / "qat.pt"),
                       "--formats", "int8,fp32"])
