@@ -41,7 +41,7 @@ def _parse_set(items):
 def cmd_train(args) -> int:
     from training.config import load_config
     from training.evaluate import evaluate_split
-    from training.results import append_row
+    from training.results import RESULTS_FILE, append_row
     from training.train import Trainer
 
     cfg = load_config(args.config, _parse_set(args.set))
@@ -63,8 +63,9 @@ def cmd_train(args) -> int:
     n = len(res.images)
     print(f"{cfg.eval.split}: ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f} ({n} images)")
     trainer.log(f"eval {cfg.eval.split} ({n} images): ODS {res.ods_f:.4f} OIS {res.ois_f:.4f} AP {res.ap:.4f}")
-    append_row(cfg.run.name, Path(cfg.source).name if cfg.source else "-", trainer.commit, trainer.iteration,
-               trainer.wall_s, cfg.eval.split, n, res.ods_f, res.ois_f, res.ap, notes=args.notes or "", path=args.results)
+    for path in [out / RESULTS_FILE] + ([args.results] if args.results else []):
+        append_row(cfg.run.name, Path(cfg.source).name if cfg.source else "-", trainer.commit, trainer.iteration,
+                   trainer.wall_s, cfg.eval.split, n, res.ods_f, res.ois_f, res.ap, notes=args.notes or "", path=path)
     return 0
 
 
@@ -145,7 +146,7 @@ def cmd_evaluate(args) -> int:
 
     from training.checkpoint import git_commit, load_model
     from training.evaluate import evaluate_split
-    from training.results import append_row
+    from training.results import RESULTS_FILE, append_row
 
     doc = torch.load(args.ckpt, map_location="cpu", weights_only=True)
     model = load_model(args.ckpt)
@@ -160,9 +161,10 @@ def cmd_evaluate(args) -> int:
     if args.record:
         cfg = doc.get("config", {}) or {}
         run = cfg.get("run", {}).get("name", Path(args.ckpt).parent.name)
-        append_row(run, Path(cfg.get("source") or "-").name, doc.get("commit") or git_commit(), int(doc.get("iterations", 0)),
-                   float(doc.get("wall_s", 0.0)), args.split, n, res.ods_f, res.ois_f, res.ap, notes=args.notes or "",
-                   path=args.results)
+        for path in [Path(args.ckpt).parent / RESULTS_FILE] + ([args.results] if args.results else []):
+            append_row(run, Path(cfg.get("source") or "-").name, doc.get("commit") or git_commit(),
+                       int(doc.get("iterations", 0)), float(doc.get("wall_s", 0.0)), args.split, n, res.ods_f,
+                       res.ois_f, res.ap, notes=args.notes or "", path=path)
     return 0
 
 
@@ -223,8 +225,9 @@ def main(argv=None) -> int:
     t.add_argument("--until", type=int, help="stop (with a checkpoint) at this iteration")
     t.add_argument("--set", nargs="*", help="override config values: section.key=value")
     t.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
-    t.add_argument("--notes", help="text for the RESULTS.md row")
-    t.add_argument("--results", type=Path, help="results file (default: training/RESULTS.md)")
+    t.add_argument("--notes", help="text for the results row")
+    t.add_argument("--results", type=Path,
+                   help="also append the row to this file, shared by several runs (it always goes to OUT/results.md)")
     t.set_defaults(run=cmd_train)
 
     c = sub.add_parser("cache-teacher", help="store a teacher's maps and pooled features for distillation")
@@ -270,14 +273,15 @@ def main(argv=None) -> int:
     e.add_argument("--thresholds", type=int, default=99)
     e.add_argument("--limit", type=int, default=0)
     e.add_argument("--save", help="also write the predicted maps (8-bit PNG) here")
-    e.add_argument("--record", action="store_true", help="append a row to training/RESULTS.md")
+    e.add_argument("--record", action="store_true",
+                   help="append a results row to results.md beside the checkpoint (and to --results FILE)")
     e.add_argument("--scales", type=parse_scales, default=(1.0,), help=SCALES_HELP)
     e.add_argument("--flip", action="store_true",
                    help="also average the horizontally flipped image's map (mirrored back) at every scale")
     e.add_argument("--merge-sides", action="store_true",
                    help="average the fused map with every side output's (HED's late merging), not the fused alone")
-    e.add_argument("--notes")
-    e.add_argument("--results", type=Path, help="results file (default: training/RESULTS.md)")
+    e.add_argument("--notes", help="with --record: text for the results row")
+    e.add_argument("--results", type=Path, help="with --record: also append the row to this shared file")
     e.set_defaults(run=cmd_evaluate)
 
     fg = sub.add_parser("figures", help="PR curves and edge maps of several models on BSDS500 test")

@@ -1,16 +1,17 @@
-"""training/RESULTS.md: one row per finished run, appended by the trainer and the evaluator."""
+"""A run's results row: written by the trainer and the evaluator into the run's folder.
+
+Each run keeps its own ``results.md`` (one row per evaluation) beside its
+checkpoints; a log shared by several runs is written only where the user names
+one (``--results FILE``), so a training run never edits a tracked file.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
-
 from edgesdk import io as fileio
-from training.paths import REPO
 
-RESULTS = REPO / "training" / "RESULTS.md"
-HEADER = """# Training results
+HEADER = """# Results
 
 Every finished run appends a row (written by `python -m training train` and `python -m training evaluate`).
 ODS/OIS/AP: BSDS500, single scale, `edgesdk.eval` standard protocol (NMS r=2 s=5 m=1.01, 99 thresholds,
@@ -21,9 +22,13 @@ maxDist 0.0075, thinning) unless the row says otherwise. Wall time: training tim
 """
 
 
+RESULTS_FILE = "results.md"  # in a run's folder
+
+
 def append_row(run: str, config: str, commit: str, iterations: int, wall_s: float, split: str, images: int,
-               ods: float, ois: float, ap: float, notes: str = "", path: Optional[Path] = None) -> Path:
-    path = Path(path or RESULTS)
+               ods: float, ois: float, ap: float, notes: str = "", path: Path = Path(RESULTS_FILE)) -> Path:
+    """Append one row (the header first, for a new file) to ``path``; returns ``path``."""
+    path = Path(path)
     hours = f"{wall_s / 3600:.2f} h" if wall_s >= 360 else f"{wall_s / 60:.1f} min"
     row = (
         f"| {time.strftime('%Y-%m-%d %H:%M')} | {run} | {config} | {commit} | {iterations} | {hours} | {split} | "

@@ -1,4 +1,4 @@
-"""The training loop: config in, checkpoints, a log, a saved model and a RESULTS.md row out.
+"""The training loop: config in, checkpoints, a log and a saved model out (the CLI adds the results row).
 
 Resumable exactly: batch k of rank r is a pure function of (seed, k, r), and the
 checkpoint holds the model, adaptor, optimizer, scheduler and RNG state at an
@@ -288,7 +288,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(cfg, it))
         self.iteration = 0
         self.wall_s = 0.0
-        # The code a run was started from (kept across resumes; RESULTS.md records it).
+        # The code a run was started from (kept across resumes; the results row records it).
         self.commit = git_commit()
 
     # -- state -----------------------------------------------------------------
