@@ -130,7 +130,7 @@ def _detect_command(args: argparse.Namespace) -> int:
 
 def _models_command(args: argparse.Namespace) -> int:
     from edgesdk.runtime import list_models
-    from edgesdk.runtime.metadata import default_model_name
+    from edgesdk.runtime.metadata import card_path, default_model_name, sidecar_for
 
     for d in args.dir:
         if not Path(d).is_dir():
@@ -155,17 +155,22 @@ def _models_command(args: argparse.Namespace) -> int:
         buckets = ", ".join(f"{b.height}x{b.width}" for b in info.buckets) or f"any (multiple of {info.multiple})"
         print(f"{info.name}{mark}: {info.backend} {info.precision}, {size:.2f} MB, {score}, threshold {info.threshold:.3f}")
         print(f"    {path}; sizes {buckets}")
+        card = card_path(info, sidecar_for(path))
+        if card is not None:
+            print(f"    model card: {card}")
     return status
 
 
 def _benchmark_command(args: argparse.Namespace) -> int:
+    from edgesdk import io as fileio
     from edgesdk.cpus import available_cpus
     from edgesdk.runtime import bench, list_models
 
     given = args.model or [info.name for info, _ in list_models()]
-    runs = bench.with_memory_modes(given) if args.low_memory else [(m, False) for m in given]
-    rows = bench.run_all([m for m, _ in runs], args.size, args.runs, args.warmup, args.threads, [low for _, low in runs])
-    report = {"machine": bench.machine(), "threads": args.threads, "rows": rows}
+    report = bench.report(given, args.size, args.runs, args.warmup, args.threads, low_memory_too=args.low_memory)
+    rows = report["rows"]
+    if args.out:
+        fileio.write_json(args.out, report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -346,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: 0, every CPU)")
     be.add_argument("--low-memory", action="store_true", help="also measure each LiteRT model in low-memory mode")
     be.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
+    be.add_argument("-o", "--out", metavar="FILE", help="also write the report (JSON) to FILE")
     be.set_defaults(run=_benchmark_command)
     return parser
 

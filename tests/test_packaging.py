@@ -96,3 +96,13 @@ def test_a_checkout_without_kernels_says_how_to_build_them(tmp_path):
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: the source checkout") and "pip install ." in last, proc.stderr
+
+
+def test_the_wheel_carries_the_licence_and_the_model_cards(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names)
+    import json
+
+    for sidecar in sorted((REPO / "edgesdk" / "models").glob("*.json")):
+        card = json.loads(sidecar.read_text()).get("card")
+        assert card and f"edgesdk/models/{card}" in names

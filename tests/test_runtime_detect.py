@@ -153,8 +153,8 @@ def test_threads_default_to_every_cpu_and_do_not_change_the_result(low_memory):
 @pytest.mark.parametrize("low_memory", [False, True])
 def test_one_detector_shared_by_threads_gives_each_its_own_result(low_memory):
     # A server shares one Detector between request threads; LiteRT's interpreter holds one
-    # run's tensors, so unserialised runs swapped inputs and outputs (34-35 of 45 maps wrong:
-    # docs/scripts/threads-vs-serial.py).
+    # run's tensors, so unserialised runs swapped inputs and outputs (34-35 of 45 maps wrong
+    # before the backend took a lock).
     from concurrent.futures import ThreadPoolExecutor
 
     det = edgesdk.load(low_memory=low_memory)
@@ -196,6 +196,10 @@ def bundled_model_copy(folder):
         (lambda d: d.update(input="RGB"), "malformed model metadata"),
         (lambda d: d.update(nms=[2, 5, 1.01]), "malformed model metadata"),
         (lambda d: d.update(colour="RGB"), "malformed model metadata"),
+        # A card is a file beside its sidecar: a path could send a reader anywhere.
+        (lambda d: d.update(card="../../etc/passwd.md"), "card must be the name of a .md file beside the sidecar"),
+        (lambda d: d.update(card="card.txt"), "card must be the name of a .md file beside the sidecar"),
+        (lambda d: d.update(card=3), "card must be the name of a .md file beside the sidecar"),
     ],
 )
 def test_a_sidecar_with_bad_values_is_refused_at_load_naming_the_field(tmp_path, edit, field):
@@ -461,6 +465,7 @@ def test_cli_models_lists_the_default(tmp_path):
     proc = _cli("models", cwd=tmp_path)
     assert proc.returncode == 0
     assert f"{default_model_name()} (default)" in proc.stdout and "test ODS" in proc.stdout
+    assert f"model card: {bundled_dir() / default_model_name()}.md" in proc.stdout
 
 
 def test_cli_models_lists_a_folder_and_names_its_broken_models(tmp_path):
@@ -485,12 +490,13 @@ def test_cli_models_lists_a_folder_and_names_its_broken_models(tmp_path):
 def test_cli_benchmark_table_and_json(tmp_path):
     import json
 
-    proc = _cli("benchmark", "--size", "256", "--runs", "2", "--warmup", "1", "--json", cwd=tmp_path)
+    proc = _cli("benchmark", "--size", "256", "--runs", "2", "--warmup", "1", "--json", "-o", "report.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     row = rep["rows"][0]
     assert row["size"] == 256 and row["peak_rss_mb"] > 10 and row["inference_p50_ms"] > 0
-    assert rep["machine"]["arch"]
+    assert rep["machine"]["arch"] and rep["runs"] == 2 and rep["warmup"] == 1 and rep["edgesdk"] == edgesdk.__version__
+    assert json.loads((tmp_path / "report.json").read_text()) == rep  # -o: the same report, as a file
 
 
 @pytest.mark.parametrize(

@@ -137,6 +137,21 @@ def run_all(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int,
     return rows
 
 
+def report(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int, threads: int,
+           low_memory_too: bool = False) -> Dict:
+    """The benchmark as a document: the machine, the settings and a row per (model, size, memory mode).
+
+    ``low_memory_too`` adds a low-memory row for every LiteRT model. This is what
+    ``edgesdk benchmark -o FILE`` writes and what the documentation's tables are made from.
+    """
+    import edgesdk
+
+    plan = with_memory_modes(models) if low_memory_too else [(m, False) for m in models]
+    rows = run_all([m for m, _ in plan], sizes, runs, warmup, threads, [low for _, low in plan])
+    return {"edgesdk": edgesdk.__version__, "date": time.strftime("%Y-%m-%d"), "machine": machine(),
+            "threads": threads, "runs": runs, "warmup": warmup, "sizes": list(sizes), "rows": rows}
+
+
 def table(rows: List[Dict]) -> str:
     head = ["model", "backend", "size", "pre ms", "infer ms", "nms ms", "thin ms", "total p50", "total p95",
             "vs first", "RSS MB", "file MB", "ODS"]

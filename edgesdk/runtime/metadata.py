@@ -85,6 +85,9 @@ class ModelInfo:
         Measured numbers (e.g. ``{"bsds500_test": {"ods": ..., "ois": ..., "ap": ...}}``).
     training : dict
         Where the weights came from (config, data, distillation).
+    card : str, optional
+        The model card beside the sidecar (a bare ``.md`` file name): intended use,
+        data and licences, limits.
     """
 
     name: str
@@ -102,6 +105,7 @@ class ModelInfo:
     nms: NmsParams = NmsParams()
     metrics: Dict[str, Any] = field(default_factory=dict)
     training: Dict[str, Any] = field(default_factory=dict)
+    card: Optional[str] = None
 
     def as_dict(self) -> Dict[str, Any]:
         d = asdict(self)
@@ -168,7 +172,20 @@ def _value_problem(info: ModelInfo) -> Optional[str]:
         v = getattr(info, key)
         if not (is_number(v) and 0 < v <= 1):
             return f"{key} must be a number in (0, 1], got {v!r}"
+    card = info.card
+    if card is not None and not (isinstance(card, str) and card.endswith(".md") and card == os.path.basename(card)
+                                 and "\\" not in card and not card.startswith(".")):
+        # A path could point a reader anywhere on the machine; the card travels beside its sidecar.
+        return f"card must be the name of a .md file beside the sidecar, got {card!r}"
     return None
+
+
+def card_path(info: ModelInfo, sidecar: Path) -> Optional[Path]:
+    """The model card of ``info`` (whose sidecar is ``sidecar``), or None when it names none or the file is missing."""
+    if info.card is None:
+        return None
+    path = Path(sidecar).parent / info.card
+    return path if path.is_file() else None
 
 
 def sha256_file(path: Path) -> str:
