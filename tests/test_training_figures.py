@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from datasets import SAMPLE_IDS, sample_bsds_tree
+from datasets import REPO, SAMPLE_IDS, sample_bsds_tree
 
 pytest.importorskip("matplotlib")
 from training.figures import edge_panel, make_figures  # noqa: E402
@@ -51,3 +51,16 @@ def test_a_cache_made_by_other_weights_is_discarded(tmp_path):
     fresh = make_figures([("m", "so-model-int8")], root, tmp_path / "c", tmp_path / "fresh", ids, thresholds=9)
     assert now["m"].ods_f == pytest.approx(fresh["m"].ods_f, abs=1e-6)
     assert now["m"].ods_f != pytest.approx(stale["m"].ods_f, abs=1e-4)
+
+
+def test_the_readme_picture_is_what_the_bundled_model_makes_of_the_sample(tmp_path):
+    # docs/figures/sample.png (the README's first picture) must be the current bundled model's
+    # output, made by `python -m training figures --strip`, not an old or hand-made picture.
+    from training.figures import strip_figure
+
+    image = REPO / "examples" / "bsds500-sample" / "images" / "101027.jpg"
+    fresh = cv2.imread(str(strip_figure(image, tmp_path / "sample.png")))
+    shipped = cv2.imread(str(REPO / "docs" / "figures" / "sample.png"))
+    assert fresh.shape == shipped.shape == (2 + 26 + 321 + 2, 3 * (2 + 481 + 2), 3)
+    # Below the labels (text rendering is OpenCV's, not the model's), pixel for pixel.
+    np.testing.assert_array_equal(fresh[30:], shipped[30:])

@@ -169,9 +169,16 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    from training.figures import make_figures
+    from training.figures import make_figures, strip_figure
     from training.paths import bsds500_dir
 
+    if args.strip:
+        out = Path(args.out) / "sample.png"
+        strip_figure(Path(args.strip), out, model=(args.model or ["default"])[0])
+        print(f"{out}")
+        return 0
+    if not args.model:
+        raise SystemExit("figures: give --model LABEL=SPEC (repeat) for the PR curves, or --strip IMAGE")
     models = []
     for m in args.model:
         label, sep, spec = m.partition("=")
@@ -285,9 +292,13 @@ def main(argv=None) -> int:
     e.set_defaults(run=cmd_evaluate)
 
     fg = sub.add_parser("figures", help="PR curves and edge maps of several models on BSDS500 test")
-    fg.add_argument("--model", action="append", required=True,
-                    help="LABEL=CHECKPOINT.pt or LABEL=MODEL (anything edgesdk.load takes); repeat")
-    fg.add_argument("--out", default="docs/figures")
+    fg.add_argument("--model", action="append",
+                    help="LABEL=CHECKPOINT.pt or LABEL=MODEL (anything edgesdk.load takes); repeat. "
+                         "With --strip: the model to run (default: the bundled default)")
+    fg.add_argument("--strip", metavar="IMAGE",
+                    help="instead: OUT/sample.png, the image, probability and edges of IMAGE side by side "
+                         "(through the runtime, as edgesdk detect makes them)")
+    fg.add_argument("--out", default="docs/figures", help="output folder (default: %(default)s)")
     fg.add_argument("--cache", default="runs/figures", help="cached predictions (16-bit PNG)")
     fg.add_argument("--images", nargs="+", default=["100007", "101027", "103006"],
                     help="test images of the edge-map figure (default: the bundled sample's)")

@@ -144,3 +144,35 @@ def make_figures(models: Sequence[Tuple[str, str]], root: Path, out: Path, cache
     grid = edge_grid([(n, by_name[n]) for n in grid_images], columns, gts)
     fileio.write_bytes(out / "edge_maps.jpg", fileio.image_writer(grid, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 85]))
     return results
+
+
+def strip_figure(image: Path, out: Path, model: str = "default", scale: float = 1.0) -> Path:
+    """The picture a user sees first: the image, the model's probability and its edges, side by side.
+
+    Made through the runtime exactly as ``edgesdk detect`` makes its outputs (the model's own
+    threshold, NMS and thinning), drawn dark on white; written to ``out`` as a PNG (lossless, so
+    a test can compare it with a fresh run pixel for pixel).
+    """
+    from edgesdk.runtime import load
+
+    detector = load(model)
+    result = detector.detect(image)
+    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)  # as displayed (EXIF orientation), as detect() read it
+    if bgr is None or bgr.shape[:2] != result.probability.shape:
+        raise ValueError(f"{image}: not an image OpenCV reads as the runtime did")
+    soft = np.round(255 * (1 - result.probability)).astype(np.uint8)
+    edges = np.where(result.edges, 0, 255).astype(np.uint8)
+    cells = [("image", bgr), ("probability", cv2.cvtColor(soft, cv2.COLOR_GRAY2BGR)),
+             (f"edges ({detector.info.name}, threshold {result.threshold:.2f})", cv2.cvtColor(edges, cv2.COLOR_GRAY2BGR))]
+    out_cells = []
+    for title, cell in cells:
+        if scale != 1.0:
+            cell = cv2.resize(cell, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        out_cells.append(np.pad(np.vstack([label_strip(title, cell.shape[1]), cell]), ((2, 2), (2, 2), (0, 0)),
+                                constant_values=255))
+    strip = np.hstack(out_cells)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fileio.write_bytes(out, fileio.image_writer(strip, ".png"))
+    return out
+

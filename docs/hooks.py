@@ -1,0 +1,119 @@
+"""MkDocs hooks: the pages that must not drift from the code are rendered from it at build time.
+
+- ``<!-- edgesdk:cli -->`` becomes the ``--help`` of the ``edgesdk`` command and of each
+  subcommand, from the argparse parser itself.
+- ``<!-- edgesdk:models -->`` becomes the bundled models' table: accuracy from each sidecar,
+  latency and memory from ``docs/reports/runtime-benchmark.json`` (``edgesdk benchmark -o``).
+- ``cards/<name>.md`` pages are the model cards shipped beside the models
+  (``edgesdk/models/<name>.md``), their repository links rewritten for the site.
+
+``models_table()`` is also what ``tests/test_docs.py`` checks the README's table against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "edgesdk" / "models"
+RUNTIME_REPORT = REPO / "docs" / "reports" / "runtime-benchmark.json"
+TABLE_SIZE = 1000  # the side the table reports latency and memory at
+
+
+def _sidecars() -> List[Dict]:
+    out = []
+    for path in sorted(MODELS.glob("*.json")):
+        doc = json.loads(path.read_text())
+        if doc.get("format") == "edgesdk-model/1":
+            out.append(doc)
+    default = (MODELS / "DEFAULT").read_text().strip()
+    return sorted(out, key=lambda d: (d["name"] != default, d["name"]))
+
+
+def _row(rows: List[Dict], model: str, low_memory: bool) -> Optional[Dict]:
+    for r in rows:
+        if r.get("model") == model and r.get("size") == TABLE_SIZE and bool(r.get("low_memory")) == low_memory \
+                and "error" not in r:
+            return r
+    return None
+
+
+def models_table(report_path: Path = RUNTIME_REPORT, card_links: str = "edgesdk/models/") -> str:
+    """The bundled models as a Markdown table: BSDS500 test scores, latency and memory at 1000², file size.
+
+    Every number is read from a file the code wrote: the sidecar's ``metrics`` (written by
+    ``python -m convert export``), the benchmark report (``edgesdk benchmark -o``) and the file's size.
+    """
+    report = json.loads(Path(report_path).read_text())
+    rows = report["rows"]
+    default = (MODELS / "DEFAULT").read_text().strip()
+    lines = [
+        f"| model | BSDS500 test ODS / OIS / AP | {TABLE_SIZE}² p50 ms (low-memory) | peak RSS MB (low-memory) | file MB |",
+        "|---|---|---|---|---|",
+    ]
+    for doc in _sidecars():
+        name, test = doc["name"], doc["metrics"]["bsds500_test"]
+        fast, lean = _row(rows, name, False), _row(rows, name, True)
+        if fast is None or lean is None:
+            raise ValueError(f"{report_path}: no {TABLE_SIZE}² rows for {name} in both memory modes; rerun edgesdk benchmark")
+        label = f"[`{name}`]({card_links}{doc['card']})" if doc.get("card") else f"`{name}`"
+        if name == default:
+            label += " (default)"
+        size_mb = (MODELS / doc["file"]).stat().st_size / 1e6
+        lines.append(
+            f"| {label} | {test['ods']:.4f} / {test['ois']:.4f} / {test['ap']:.4f} | "
+            f"{fast['total_p50_ms']:.0f} ({lean['total_p50_ms']:.0f}) | {fast['peak_rss_mb']:.0f} ({lean['peak_rss_mb']:.0f}) | "
+            f"{size_mb:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def measured_on(report_path: Path = RUNTIME_REPORT) -> str:
+    """One line saying where and how the benchmark report was measured."""
+    r = json.loads(Path(report_path).read_text())
+    m = r["machine"]
+    return (f"{m['cpu']} ({m['arch']}, {m['cores']} cores), {r['threads']} threads, median of {r['runs']} runs after "
+            f"{r['warmup']} warm-up, each row a fresh process; edgesdk {r['edgesdk']}, {r['date']}")
+
+
+def cli_reference() -> str:
+    """Every ``edgesdk`` command's ``--help``, as the parser prints it."""
+    from edgesdk.cli import build_parser
+
+    parser = build_parser()
+    parts = ["```text", parser.format_help().rstrip(), "```"]
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sp in sub.choices.items():
+        parts += ["", f"## edgesdk {name}", "", "```text", sp.format_help().rstrip(), "```"]
+    return "\n".join(parts)
+
+
+def card_page(name: str) -> str:
+    """A model card as a site page: its links into the repository's docs/ made relative to the site."""
+    text = (MODELS / f"{name}.md").read_text()
+    return re.sub(r"\]\(\.\./\.\./docs/", "](../", text)
+
+
+# -- MkDocs entry points --------------------------------------------------------------------------
+def on_files(files, config):
+    from mkdocs.structure.files import File
+
+    for doc in _sidecars():
+        if doc.get("card"):
+            stem = Path(doc["card"]).stem
+            files.append(File.generated(config, f"cards/{stem}.md", content=card_page(stem)))
+    return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if "<!-- edgesdk:cli -->" in markdown:
+        markdown = markdown.replace("<!-- edgesdk:cli -->", cli_reference())
+    if "<!-- edgesdk:models -->" in markdown:
+        markdown = markdown.replace("<!-- edgesdk:models -->", models_table(card_links="cards/"))
+    if "<!-- edgesdk:measured-on -->" in markdown:
+        markdown = markdown.replace("<!-- edgesdk:measured-on -->", measured_on())
+    return markdown
