@@ -101,7 +101,7 @@ def cmd_sensitivity(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from convert.calibration import DEFAULT_SIZES
 
     buckets = ",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES)
@@ -110,8 +110,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     e = sub.add_parser("export", help="export a checkpoint and measure each file through the runtime")
     e.add_argument("--ckpt", type=Path, required=True, help="a model.pt written by python -m training")
-    e.add_argument("--name", required=True)
-    e.add_argument("--out", type=Path, default=Path("exports"))
+    e.add_argument("--name", required=True, help="file stem: NAME-int8.tflite, NAME-fp32.tflite, NAME-torchscript.ts")
+    e.add_argument("--out", type=Path, default=Path("exports"), help="output folder (default: %(default)s)")
     e.add_argument("--formats", default=",".join(FORMATS), help="comma-separated: int8, fp32, torchscript")
     e.add_argument("--buckets", default=buckets,
                    help="TFLite signature sizes HxW (default: %(default)s)")
@@ -125,14 +125,15 @@ def main(argv=None) -> int:
     e.add_argument("--adaround-iterations", type=int, default=1000, help="AdaRound steps per convolution")
     e.add_argument("--qat", type=Path, help="int8 from this finished QAT run (qat.pt of python -m convert qat) instead of PTQ")
     e.add_argument("--data", type=Path, help="BSDS500 folder (default: ../shared/data/BSDS500)")
-    e.add_argument("--thresholds", type=int, default=99)
-    e.add_argument("--val-limit", type=int, default=0)
-    e.add_argument("--test-limit", type=int, default=0)
-    e.add_argument("--parity-images", type=int, default=20)
+    e.add_argument("--thresholds", type=int, default=99, help="thresholds of the scoring sweep (default: %(default)s)")
+    e.add_argument("--val-limit", type=int, default=0, help="score on the first N val images only (0: all)")
+    e.add_argument("--test-limit", type=int, default=0, help="score on the first N test images only (0: all)")
+    e.add_argument("--parity-images", type=int, default=20,
+                   help="test images the export's maps are compared with the eager model's on (default: %(default)s)")
     e.add_argument("--hysteresis-low", type=float, default=1.0,
                    help="low hysteresis threshold as a fraction of the high one (1.0: plain threshold)")
-    e.add_argument("--threads", type=int, default=0)
-    e.add_argument("--report", type=Path)
+    e.add_argument("--threads", type=int, default=0, help="torch and runtime threads (0: every CPU)")
+    e.add_argument("--report", type=Path, help="parity report path (default: OUT/NAME.parity.json, + .md)")
     e.set_defaults(run=cmd_export)
     s = sub.add_parser("sensitivity", help="each module's share of the int8 error: which to leave float (--float-modules)")
     s.add_argument("--ckpt", type=Path, required=True, help="a model.pt written by python -m training")
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
     s.add_argument("--calib", type=int, default=32, help="calibration images, as for export")
     s.add_argument("--buckets", default=buckets, help="calibration sizes, as for export")
     s.add_argument("--cumulative", type=int, default=6, help="float the N most sensitive modules one after another")
-    s.add_argument("--threads", type=int, default=0)
+    s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     s.add_argument("--json", type=Path, help="also write the numbers here")
     s.set_defaults(run=cmd_sensitivity)
     q = sub.add_parser("qat", help="quantisation-aware fine-tuning of a checkpoint's int8 deploy graph (resumable)")
@@ -156,7 +157,11 @@ def main(argv=None) -> int:
         q.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
                        help=f"(default: %(default)s)")
     q.set_defaults(run=cmd_qat)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     # The library modules report through logging; this command shows their progress lines on stdout.
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))

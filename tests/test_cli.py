@@ -48,3 +48,22 @@ def test_the_version_is_written_once():
     assert version("edgesdk") == edgesdk.__version__
     proc = subprocess.run([sys.executable, "-m", "edgesdk", "--version"], capture_output=True, text=True)
     assert proc.stdout.strip() == f"edgesdk {edgesdk.__version__}"
+
+
+def _options_without_help(parser: argparse.ArgumentParser, prefix: str = ""):
+    missing = []
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sp in a.choices.items():
+                missing += _options_without_help(sp, f"{prefix} {name}")
+        elif not isinstance(a, (argparse._HelpAction, argparse._VersionAction)) and not (a.help or "").strip():
+            missing.append(f"{prefix} {'/'.join(a.option_strings) or a.dest}")
+    return missing
+
+
+@pytest.mark.parametrize("module", ["training.__main__", "convert.__main__"])
+def test_every_option_of_the_training_and_conversion_commands_has_help_text(module):
+    pytest.importorskip("torch", reason="the training and conversion commands need torch")
+    import importlib
+
+    assert _options_without_help(importlib.import_module(module).build_parser()) == []

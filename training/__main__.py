@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import logging
 import json
 import sys
 from pathlib import Path
@@ -221,12 +222,12 @@ def parse_scales(text: str) -> tuple:
     return scales
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train from a TOML config")
-    t.add_argument("--config", required=True, type=Path)
+    t.add_argument("--config", required=True, type=Path, help="a TOML config (training/configs/*.toml)")
     t.add_argument("--out", type=Path, help="run folder (default: runs/<run.name>)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     t.add_argument("--until", type=int, help="stop (with a checkpoint) at this iteration")
@@ -239,11 +240,11 @@ def main(argv=None) -> int:
 
     c = sub.add_parser("cache-teacher", help="store a teacher's maps and pooled features for distillation")
     c.add_argument("--ckpt", type=Path, help="a trained model (default: HED from the shared weights)")
-    c.add_argument("--model", default="hed")
-    c.add_argument("--out", required=True)
-    c.add_argument("--splits", nargs="+", default=["train", "val"])
-    c.add_argument("--limit", type=int, default=0)
-    c.add_argument("--threads", type=int, default=0)
+    c.add_argument("--model", default="hed", help="without --ckpt: the shared network to use (default: %(default)s)")
+    c.add_argument("--out", required=True, help="folder for the maps (<id>.png) and pooled features")
+    c.add_argument("--splits", nargs="+", default=["train", "val"], help="BSDS500 splits to cache (default: train val)")
+    c.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    c.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     c.add_argument("--device", default="cpu", help="where the teacher runs: cpu or cuda[:N]")
     c.add_argument("--scales", type=parse_scales, default=(1.0,), help=SCALES_HELP)
     c.set_defaults(run=cmd_cache_teacher)
@@ -251,16 +252,17 @@ def main(argv=None) -> int:
     ac = sub.add_parser("average-caches", help="average teacher caches into one (an ensemble teacher)")
     ac.add_argument("--cache", action="append", required=True, type=Path, help="a cache-teacher folder; repeat")
     ac.add_argument("--weights", type=parse_floats, help="one weight per --cache, comma-separated (default: uniform)")
-    ac.add_argument("--out", required=True, type=Path)
+    ac.add_argument("--out", required=True, type=Path, help="folder for the averaged cache")
     ac.set_defaults(run=cmd_average_caches)
 
     pr = sub.add_parser("prune", help="L1 filter pruning of a trained RCF")
-    pr.add_argument("--ckpt", required=True, type=Path)
-    pr.add_argument("--ratio", type=float, required=True)
-    pr.add_argument("--scope", choices=["layer", "global"], default="layer")
-    pr.add_argument("--out", required=True)
+    pr.add_argument("--ckpt", required=True, type=Path, help="a trained RCF (model.pt)")
+    pr.add_argument("--ratio", type=float, required=True, help="fraction of the filters to remove, e.g. 0.5")
+    pr.add_argument("--scope", choices=["layer", "global"], default="layer",
+                    help="rank filters within each layer or across the network (default: %(default)s)")
+    pr.add_argument("--out", required=True, help="where the pruned model.pt goes (fine-tune it with a config)")
     pr.add_argument("--size", type=int, default=1000, help="image side for FLOPs and latency")
-    pr.add_argument("--runs", type=int, default=3)
+    pr.add_argument("--runs", type=int, default=3, help="latency runs before and after (median)")
     pr.set_defaults(run=cmd_prune)
 
     av = sub.add_parser("average", help="average the weights of runs fine-tuned from one checkpoint (a model soup)")
@@ -275,10 +277,10 @@ def main(argv=None) -> int:
     av.set_defaults(run=cmd_average)
 
     e = sub.add_parser("evaluate", help="predict a BSDS500 split and benchmark it")
-    e.add_argument("--ckpt", required=True, type=Path)
-    e.add_argument("--split", choices=["train", "val", "test"], default="val")
-    e.add_argument("--thresholds", type=int, default=99)
-    e.add_argument("--limit", type=int, default=0)
+    e.add_argument("--ckpt", required=True, type=Path, help="a model.pt written by python -m training")
+    e.add_argument("--split", choices=["train", "val", "test"], default="val", help="BSDS500 split (default: %(default)s)")
+    e.add_argument("--thresholds", type=int, default=99, help="thresholds of the sweep (default: %(default)s)")
+    e.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     e.add_argument("--save", help="also write the predicted maps (8-bit PNG) here")
     e.add_argument("--record", action="store_true",
                    help="append a results row to results.md beside the checkpoint (and to --results FILE)")
@@ -303,17 +305,29 @@ def main(argv=None) -> int:
     fg.add_argument("--images", nargs="+", default=["100007", "101027", "103006"],
                     help="test images of the edge-map figure (default: the bundled sample's)")
     fg.add_argument("--data", help="BSDS500 folder (default: ../shared/data/BSDS500)")
-    fg.add_argument("--thresholds", type=int, default=99)
+    fg.add_argument("--thresholds", type=int, default=99, help="thresholds of the sweep (default: %(default)s)")
     fg.set_defaults(run=cmd_figures)
 
     pf = sub.add_parser("profile", help="params, FLOPs (and latency) of every model at a size")
-    pf.add_argument("--size", type=int, default=1000)
-    pf.add_argument("--latency", action="store_true")
-    pf.add_argument("--runs", type=int, default=3)
+    pf.add_argument("--size", type=int, default=1000, help="square input side (default: %(default)s)")
+    pf.add_argument("--latency", action="store_true", help="also time each model on the CPU")
+    pf.add_argument("--runs", type=int, default=3, help="with --latency: timed runs (median)")
     pf.set_defaults(run=cmd_profile)
+    return p
 
-    args = p.parse_args(argv)
-    return args.run(args)
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    # The library modules report through logging; this command shows their lines on stdout.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("training")
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        return args.run(args)
+    finally:
+        log.removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ running the models again; a cache made by other weights than the model's now
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -24,6 +25,8 @@ from edgesdk import io as fileio
 from edgesdk.eval import Protocol, Result, evaluate, read_ground_truth, read_prediction, write_prediction
 from edgesdk.eval.plot import plot_pr
 from edgesdk.postprocess import edges as find_edges
+
+logger = logging.getLogger(__name__)
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -136,7 +139,7 @@ def make_figures(models: Sequence[Tuple[str, str]], root: Path, out: Path, cache
         results[label] = evaluate(preds, gts, Protocol(thresholds=thresholds), progress=progress)
         preds_by_label[label] = preds
         r = results[label]
-        print(f"{label}: test ODS {r.ods_f:.4f} OIS {r.ois_f:.4f} AP {r.ap:.4f} (threshold {r.ods_t:.2f})")
+        logger.info("%s: test ODS %.4f OIS %.4f AP %.4f (threshold %.2f)", label, r.ods_f, r.ois_f, r.ap, r.ods_t)
     out.mkdir(parents=True, exist_ok=True)
     plot_pr(results, out / "pr_curves.png", title="BSDS500 test, single scale")
     by_name = {name: img for name, img, _ in items}
