@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Dict, List
 
@@ -50,7 +51,7 @@ def predict_folder(model: str | Path, images: str | Path, out: str | Path, threa
     from edgesdk.runtime import load
 
     detector = load(model, threads=threads)
-    paths, problems = expand_inputs([images])
+    paths, problems = expand_inputs([os.fspath(images)])
     if problems:
         raise EdgeSDKError("; ".join(f"{item}: {why}" for item, why in problems))
     seen: Dict[str, Path] = {}
