@@ -1,9 +1,12 @@
-"""One checkpoint's eager torch inference at one size, in this (fresh) process: params, FLOPs, latency, peak RSS.
+"""One training architecture's eager torch inference at one size, in this (fresh) process.
 
-    python benchmarks/eager_bench.py CHECKPOINT SIZE RUNS WARMUP THREADS BF16
+    python benchmarks/eager_bench.py ARCHITECTURE SIZE RUNS WARMUP THREADS BF16
 
-Prints one JSON line. Run by benchmarks/test_model_speed.py, one process per row,
-so the peak RSS is that of a process holding only this model.
+ARCHITECTURE is rcf, rcf-pruned (half the filters of every conv), model or so-model,
+built from the training code with a seed-0 initialisation: params, FLOPs, latency
+and peak RSS do not depend on the weight values. Prints one JSON line; run by
+benchmarks/test_model_speed.py, one process per row, so that the peak RSS is that of
+a process holding only this model.
 """
 
 import json
@@ -15,16 +18,37 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+PRUNE_RATIO = 0.5
 
-def main(ckpt: str, size: int, runs: int, warmup: int, threads: int, bf16: bool) -> dict:
+
+def build(architecture: str):
+    """The network of ``architecture`` (seed 0), in eval mode and channels-last memory."""
+    import torch
+
+    from training.models.rcf import RCF
+    from training.models.student import MODEL, SO_MODEL, EdgeStudent
+    from training.pruning import plan_pruning, prune_rcf
+
+    torch.manual_seed(0)
+    if architecture in ("rcf", "rcf-pruned"):
+        model = RCF()
+        if architecture == "rcf-pruned":
+            model = prune_rcf(model, plan_pruning(model, PRUNE_RATIO))
+    elif architecture in ("model", "so-model"):
+        model = EdgeStudent(MODEL if architecture == "model" else SO_MODEL)
+    else:
+        raise ValueError(f"unknown architecture {architecture!r} (rcf, rcf-pruned, model, so-model)")
+    return model.eval().to(memory_format=torch.channels_last)
+
+
+def main(architecture: str, size: int, runs: int, warmup: int, threads: int, bf16: bool) -> dict:
     import torch
 
     from edgesdk.runtime.bench import peak_rss_mb
-    from training.checkpoint import load_model
     from training.complexity import count_flops, inference_params
 
     torch.set_num_threads(threads)
-    model = load_model(Path(ckpt)).eval().to(memory_format=torch.channels_last)
+    model = build(architecture)
     x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
     times = []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -34,11 +58,10 @@ def main(ckpt: str, size: int, runs: int, warmup: int, threads: int, bf16: bool)
             if i >= warmup:
                 times.append((time.perf_counter() - t) * 1e3)
     rss = peak_rss_mb()  # before counting FLOPs, whose hooks allocate
-    return {"checkpoint": ckpt, "arch": type(model).__name__, "size": size, "threads": threads, "bf16": bf16,
-            "runs": runs, "params_M": round(inference_params(model) / 1e6, 3),
+    return {"architecture": architecture, "size": size, "threads": threads, "bf16": bf16, "runs": runs,
+            "params_M": round(inference_params(model) / 1e6, 3),
             "gflops": round(count_flops(model, (size, size)) / 1e9, 1),
-            "p50_ms": round(float(np.median(times)), 1), "p95_ms": round(float(np.percentile(times, 95)), 1),
-            "peak_rss_mb": round(rss, 1), "file_mb": round(Path(ckpt).stat().st_size / 1e6, 2)}
+            "p50_ms": round(float(np.median(times)), 1), "peak_rss_mb": round(rss, 1)}
 
 
 if __name__ == "__main__":

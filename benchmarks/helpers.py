@@ -1,7 +1,4 @@
-"""Inputs and timing for the benchmark suites."""
-
-import time
-from typing import Callable, Dict
+"""Inputs for the benchmark suites."""
 
 import cv2
 import numpy as np
@@ -26,17 +23,3 @@ def soft_edge_map(size: int = 1000, seed: int = 0) -> np.ndarray:
     img = cv2.GaussianBlur(img, (0, 0), 1.5)
     img += 0.03 * cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), 2)
     return np.clip(img / img.max(), 0, 1)
-
-
-def interleaved_best(fns: Dict[str, Callable[[], object]], rounds: int) -> Dict[str, float]:
-    """Best wall time of each function over `rounds`, calling them in turn so
-    that machine noise affects all of them alike (ratios from one run)."""
-    best = {k: float("inf") for k in fns}
-    for f in fns.values():
-        f()  # warm-up
-    for _ in range(rounds):
-        for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            best[k] = min(best[k], time.perf_counter() - t)
-    return best

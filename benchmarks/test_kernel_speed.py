@@ -1,77 +1,78 @@
-"""Speed of NMS + thinning and of matching, side by side with plain numpy and pyEdgeEval in one run.
+"""The C++ kernels against plain numpy and pyEdgeEval, each timed by pytest-benchmark in one run.
 
-    pytest benchmarks/test_kernel_speed.py -s
+    pytest benchmarks/test_kernel_speed.py -m bench -s
+
+NMS + thinning of a model-like soft edge map (1000², 256² in the smoke run) by
+edgesdk (every CPU, and one thread), the numpy transcription of the MATLAB code
+in ``tests/reference.py`` (the baseline) and pyEdgeEval where it is installed;
+and one ``correspondPixels`` matching of real map pairs by edgesdk and by
+pyEdgeEval's original CSA code (the baseline).
 """
 
 import numpy as np
 import pytest
 
 import reference as ref
+from suite import record
 from edgesdk import postprocess as pp
-from helpers import interleaved_best
-from results_io import save
+
+pytestmark = pytest.mark.bench
 
 THRESHOLD = 0.1  # thinning input: the NMS map at one threshold
+NMS_THIN = ["edgesdk", "edgesdk 1 thread", "numpy", "pyedgeeval"]
 
 
-def test_nms_thin_1000x1000_vs_numpy_and_pyedgeeval(benchmark, edge_map_1000):
-    E = edge_map_1000
-    fns = {
-        "edgesdk": lambda: pp.thin(pp.nms(E) >= THRESHOLD),
-        "edgesdk_1_thread": lambda: pp.thin(pp.nms(E, threads=1) >= THRESHOLD),
-        "numpy": lambda: ref.thin(ref.nms(E) >= THRESHOLD),
-        "edgesdk_nms": lambda: pp.nms(E),
-    }
-    try:
-        from pyEdgeEval.preprocess import binary_thin, fast_nms
-
-        E64 = E.astype(np.float64)
-        fns["pyedgeeval_nms"] = lambda: fast_nms(E64, r=2, s=5, m=1.01)
-        fns["pyedgeeval"] = lambda: binary_thin(fast_nms(E64, r=2, s=5, m=1.01) >= THRESHOLD)
-    except ImportError:
-        pass
-    best = interleaved_best(fns, rounds=7)
-    ratios = {
-        "numpy / edgesdk": best["numpy"] / best["edgesdk"],
-        "numpy / edgesdk (1 thread)": best["numpy"] / best["edgesdk_1_thread"],
-    }
-    if "pyedgeeval" in best:
-        ratios["pyedgeeval / edgesdk"] = best["pyedgeeval"] / best["edgesdk"]
-        ratios["pyedgeeval nms / edgesdk nms"] = best["pyedgeeval_nms"] / best["edgesdk_nms"]
-    ms = {k: round(v * 1e3, 2) for k, v in best.items()}
-    print(f"\nNMS + thinning, 1000x1000, best of 7 (ms): {ms}\nratios: { {k: round(v, 1) for k, v in ratios.items()} }")
-    save("nms_thin_1000", {"best_ms": ms, "ratios": ratios, "threshold": THRESHOLD})
-    benchmark.extra_info.update({"ratios": ratios, "best_ms": ms})
-    benchmark.pedantic(fns["edgesdk"], rounds=10, warmup_rounds=1)
-    assert ratios["numpy / edgesdk"] >= 20
-    if "pyedgeeval" in best:
-        assert best["edgesdk_nms"] < best["pyedgeeval_nms"]
+def _nms_thin(name: str, E: np.ndarray):
+    if name == "edgesdk":
+        return lambda: pp.thin(pp.nms(E) >= THRESHOLD)
+    if name == "edgesdk 1 thread":
+        return lambda: pp.thin(pp.nms(E, threads=1) >= THRESHOLD)
+    if name == "numpy":
+        return lambda: ref.thin(ref.nms(E) >= THRESHOLD)
+    preprocess = pytest.importorskip("pyEdgeEval.preprocess", reason="pyEdgeEval is not installed")
+    E64 = E.astype(np.float64)
+    return lambda: preprocess.binary_thin(preprocess.fast_nms(E64, r=2, s=5, m=1.01) >= THRESHOLD)
 
 
-def test_matching_vs_pyedgeeval(benchmark):
-    """One correspondPixels call on a real case: HED-like sample map vs one annotator."""
-    peer = pytest.importorskip("pyEdgeEval._lib")
+@pytest.mark.parametrize("name", NMS_THIN)
+def test_nms_and_thinning(benchmark, settings, edge_map, name):
+    suite = f"NMS + thinning {settings.map_side}x{settings.map_side}"
+    benchmark.group = suite
+    fn = _nms_thin(name, edge_map)
+    # numpy takes about 0.4 s at 1000²: fewer rounds for it, the same warm-up.
+    rounds = settings.rounds if name.startswith("edgesdk") else max(1, settings.rounds // 3)
+    out = benchmark.pedantic(fn, rounds=rounds, warmup_rounds=1, iterations=1)
+    record(benchmark, suite, name, "baseline" if name == "numpy" else "contender")
+    assert out.dtype == bool and out.shape == edge_map.shape and out.any()
+
+
+@pytest.fixture(scope="module")
+def matching_cases(settings):
     from datasets import REPO
     from edgesdk.eval import read_ground_truth, read_prediction
 
     sample = REPO / "examples" / "bsds500-sample"
     pb = pp.nms(read_prediction(sample / "hed" / "100007.png"))
     gts = read_ground_truth(sample / "groundTruth" / "100007.mat")
-    cases = [(pp.thin(pb >= t), g) for t in (0.1, 0.3, 0.5) for g in gts]
+    thresholds = (0.1, 0.3, 0.5) if settings.full else (0.5,)
+    return [(pp.thin(pb >= t), g) for t in thresholds for g in gts]
 
-    def ours():
-        for b, g in cases:
-            pp.correspond_pixels(b, g)
 
-    def theirs():
-        for b, g in cases:
-            peer.correspond_pixels(b, g, max_dist=0.0075, outlier_cost=100 / 0.0075)
+@pytest.mark.parametrize("name", ["edgesdk", "pyedgeeval"])
+def test_matching(benchmark, settings, matching_cases, name):
+    """correspondPixels on real map pairs: the HED sample's thinned map against each annotator."""
+    suite = f"matching {len(matching_cases)} BSDS map pairs"
+    benchmark.group = suite
+    if name == "edgesdk":
+        def run():
+            return [pp.correspond_pixels(b, g)[:2] for b, g in matching_cases]
+    else:
+        peer = pytest.importorskip("pyEdgeEval._lib", reason="pyEdgeEval is not installed")
 
-    best = interleaved_best({"edgesdk": ours, "pyedgeeval": theirs}, rounds=2)
-    ratio = best["pyedgeeval"] / best["edgesdk"]
-    print(f"\nmatching {len(cases)} map pairs: edgesdk {best['edgesdk'] * 1e3:.1f} ms, "
-          f"pyEdgeEval {best['pyedgeeval'] * 1e3:.1f} ms, ratio {ratio:.0f}x")
-    save("matching", {"pairs": len(cases), "best_ms": {k: v * 1e3 for k, v in best.items()}, "ratio": ratio})
-    benchmark.extra_info["ratio_vs_pyedgeeval"] = ratio
-    benchmark.pedantic(ours, rounds=5)
-    assert ratio > 10
+        def run():
+            return [peer.correspond_pixels(b, g, max_dist=0.0075, outlier_cost=100 / 0.0075)[:2]
+                    for b, g in matching_cases]
+    rounds = settings.rounds if name == "edgesdk" else 1  # the peer takes seconds a round
+    matches = benchmark.pedantic(run, rounds=rounds, warmup_rounds=0 if name == "pyedgeeval" else 1, iterations=1)
+    record(benchmark, suite, name, "baseline" if name == "pyedgeeval" else "contender")
+    assert sum(int((m1 > 0).sum()) for m1, _ in matches) > 0

@@ -8,6 +8,7 @@ signatures share the weights.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Tuple
@@ -18,6 +19,8 @@ from torch import nn
 
 from convert.deploy import DeployModel, traced_modules
 from edgesdk import io as fileio
+
+logger = logging.getLogger(__name__)
 
 
 def bucket_name(size: Tuple[int, int]) -> str:
@@ -91,7 +94,7 @@ def export_tflite(
     sizes: Sequence[Tuple[int, int]],
     int8: bool,
     calibration: Iterable[torch.Tensor] = (),
-    log=print,
+    log=logger.info,
     quantized: Optional[Tuple[nn.Module, Any]] = None,
     float_modules: Sequence[str] = (),
 ) -> Path:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from convert.deploy import DeployModel
+from edgesdk import io as fileio
 
 
 def export_torchscript(model: nn.Module, out: Path, example_size=(352, 512)) -> Path:
@@ -24,5 +25,6 @@ def export_torchscript(model: nn.Module, out: Path, example_size=(352, 512)) -> 
         frozen = torch.jit.freeze(traced.eval())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frozen.save(str(out))
+    with fileio.replacing(out) as tmp:  # whole or not at all, like every file the project writes
+        frozen.save(str(tmp))
     return out
