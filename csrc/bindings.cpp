@@ -235,6 +235,68 @@ py::tuple correspond_pixels(const py::array& bmap1, const py::array& bmap2, doub
   return py::make_tuple(m1, m2, stats.cost);
 }
 
+constexpr Index kMaxThresholds = 100000;
+constexpr Index kMaxAnnotators = 1000;
+
+py::tuple boundary_counts(const py::array& pb, const py::list& gts, const py::array& thresholds, bool thin_maps,
+                          double max_dist, double outlier_cost) {
+  if (pb.ndim() != 2 || !pb.dtype().equal(py::dtype::of<double>()))
+    throw py::type_error("boundary_counts: pb must be a 2-D float64 array, got " + dtype_str(pb) + " " +
+                         shape_str(pb));
+  if (!(pb.flags() & py::array::c_style))
+    throw py::value_error("boundary_counts: pb must be C-contiguous (use numpy.ascontiguousarray)");
+  if (reinterpret_cast<std::uintptr_t>(pb.data()) % sizeof(double) != 0)
+    throw py::value_error("boundary_counts: pb is not aligned in memory (copy it first)");
+  if (pb.size() == 0) throw py::value_error("boundary_counts: pb is empty, shape " + shape_str(pb));
+  if (pb.size() > kMaxMapPixels) throw py::value_error("boundary_counts: pb is too large, shape " + shape_str(pb));
+  const Index h = static_cast<Index>(pb.shape(0)), w = static_cast<Index>(pb.shape(1));
+  const double* p = static_cast<const double*>(pb.data());
+  for (Index i = 0; i < h * w; ++i)
+    if (!std::isfinite(p[i])) throw py::value_error("boundary_counts: pb contains NaN or infinite values");
+  if (gts.empty()) throw py::value_error("boundary_counts: at least one ground-truth map is needed");
+  if (static_cast<Index>(gts.size()) > kMaxAnnotators)
+    throw py::value_error("boundary_counts: at most " + std::to_string(kMaxAnnotators) + " ground-truth maps");
+  std::vector<py::array> held;  // keeps each map alive (and its view valid) while the GIL is released
+  std::vector<const std::uint8_t*> maps;
+  for (const py::handle g : gts) {
+    if (!py::isinstance<py::array>(g)) throw py::type_error("boundary_counts: each ground truth must be an array");
+    const py::array a = py::reinterpret_borrow<py::array>(g);
+    const Map2D m = check_map(a, "boundary_counts: ground truth", Kind::kBinary);
+    if (m.h != h || m.w != w)
+      throw py::value_error("boundary_counts: a ground-truth map has shape " + shape_str(a) + " but pb has " +
+                            shape_str(pb));
+    held.push_back(a);
+    maps.push_back(static_cast<const std::uint8_t*>(m.data));
+  }
+  if (thresholds.ndim() != 1 || !thresholds.dtype().equal(py::dtype::of<double>()))
+    throw py::type_error("boundary_counts: thresholds must be a 1-D float64 array");
+  if (thresholds.size() == 0 || thresholds.size() > kMaxThresholds)
+    throw py::value_error("boundary_counts: between 1 and " + std::to_string(kMaxThresholds) + " thresholds");
+  std::vector<double> ts(static_cast<size_t>(thresholds.size()));
+  {
+    const auto t = thresholds.unchecked<double, 1>();
+    for (py::ssize_t i = 0; i < thresholds.size(); ++i) {
+      ts[static_cast<size_t>(i)] = t(i);
+      if (!std::isfinite(t(i))) throw py::value_error("boundary_counts: thresholds must be finite");
+    }
+  }
+  check_finite_param(max_dist, "boundary_counts: max_dist");
+  check_finite_param(outlier_cost, "boundary_counts: outlier_cost");
+  if (max_dist < 0 || max_dist > 1)
+    throw py::value_error("boundary_counts: max_dist must be in [0, 1] (a fraction of the diagonal)");
+  if (outlier_cost <= max_dist) throw py::value_error("boundary_counts: outlier_cost must exceed max_dist");
+  if (outlier_cost > 1e6) throw py::value_error("boundary_counts: outlier_cost must be <= 1e6");
+  const py::ssize_t n = static_cast<py::ssize_t>(ts.size());
+  py::array_t<std::int64_t> cnt_r(n), sum_r(n), cnt_p(n), sum_p(n);
+  std::int64_t *cr = cnt_r.mutable_data(), *sr = sum_r.mutable_data(), *cp = cnt_p.mutable_data(),
+               *sp = sum_p.mutable_data();
+  {
+    py::gil_scoped_release release;
+    edgesdk::boundary_counts(p, maps, h, w, ts, thin_maps, max_dist, outlier_cost, cr, sr, cp, sp);
+  }
+  return py::make_tuple(cnt_r, sum_r, cnt_p, sum_p);
+}
+
 py::tuple edges(const py::array& edge, bool use_nms, int r, int s, double mult, double low, double high,
                 bool thin_edges, int threads, Index band_rows) {
   const Map2D m = check_float_map(edge, "edges: probability");
@@ -283,6 +345,8 @@ PYBIND11_MODULE(_native, mod) {
   mod.def("thin", &thin, py::arg("image"), py::arg("max_iter"));
   mod.def("correspond_pixels", &correspond_pixels, py::arg("bmap1"), py::arg("bmap2"),
           py::arg("max_dist"), py::arg("outlier_cost"));
+  mod.def("boundary_counts", &boundary_counts, py::arg("pb"), py::arg("gts"), py::arg("thresholds"),
+          py::arg("thin"), py::arg("max_dist"), py::arg("outlier_cost"));
   mod.def("hysteresis", &hysteresis, py::arg("edge"), py::arg("low"), py::arg("high"));
   mod.def("edges", &edges, py::arg("probability"), py::arg("use_nms"), py::arg("r"), py::arg("s"),
           py::arg("m"), py::arg("low"), py::arg("high"), py::arg("thin"), py::arg("threads"),

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace edgesdk {
 
@@ -43,5 +44,17 @@ constexpr std::int64_t kMaxMatchOffsets = std::int64_t{1} << 22;
 MatchStats correspond_pixels(const std::uint8_t* bmap1, const std::uint8_t* bmap2, std::ptrdiff_t h,
                              std::ptrdiff_t w, double max_dist, double outlier_cost,
                              std::int64_t* m1, std::int64_t* m2);
+
+// One image's BSDS counts over a threshold sweep (evaluation_bdry_image.m), without a
+// dense map per call: for each threshold t, bmap = (pb >= t), thinned when thin_maps
+// (bwmorph 'thin', Inf), matched against every annotator's map in gts exactly as
+// correspond_pixels matches them. Per threshold k: cnt_r[k] = ground-truth pixels matched
+// (summed over annotators), sum_r[k] = ground-truth pixels, cnt_p[k] = pixels of bmap
+// matched by at least one annotator, sum_p[k] = pixels of bmap. What does not depend on the
+// threshold (each annotator's neighbourhood map and size) is computed once.
+void boundary_counts(const double* pb, const std::vector<const std::uint8_t*>& gts, std::ptrdiff_t h,
+                     std::ptrdiff_t w, const std::vector<double>& thresholds, bool thin_maps,
+                     double max_dist, double outlier_cost, std::int64_t* cnt_r, std::int64_t* sum_r,
+                     std::int64_t* cnt_p, std::int64_t* sum_p);
 
 }  // namespace edgesdk

@@ -16,6 +16,14 @@ def correspond_pixels(
     max_dist: float,
     outlier_cost: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], float]: ...
+def boundary_counts(
+    pb: npt.NDArray[np.float64],
+    gts: list[npt.NDArray[np.bool_] | npt.NDArray[np.uint8]],
+    thresholds: npt.NDArray[np.float64],
+    thin: bool,
+    max_dist: float,
+    outlier_cost: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def hysteresis(edge: npt.NDArray[np.float32], low: float, high: float) -> npt.NDArray[np.bool_]: ...
 def edges(
     probability: npt.NDArray[np.float32], use_nms: bool, r: int, s: int, m: float, low: float, high: float,

@@ -13,12 +13,12 @@ MATLAB ``bwmorph(BW, 'thin', Inf)`` and matching as the BSDS benchmark's
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from edgesdk.kernels import _native
-from edgesdk.arguments import check_count, check_real, is_int, is_number
+from edgesdk.arguments import check_count, check_flag, check_real, is_int, is_number
 from edgesdk.cpus import MAX_THREADS, available_cpus
 from edgesdk.errors import InputError
 
@@ -29,6 +29,7 @@ __all__ = [
     "nms",
     "thin",
     "correspond_pixels",
+    "boundary_counts",
     "hysteresis",
     "edges",
 ]
@@ -278,6 +279,57 @@ def correspond_pixels(
         check_real(max_dist, "max_dist"),
         check_real(outlier_cost, "outlier_cost"),
     )
+
+
+def boundary_counts(
+    pb: np.ndarray,
+    ground_truth: Sequence[np.ndarray],
+    thresholds: np.ndarray,
+    *,
+    thin: bool = True,
+    max_dist: float = 0.0075,
+    outlier_cost: float = 100.0,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One image's BSDS boundary counts over a sweep of thresholds, in one call.
+
+    For every threshold ``t``: the map ``pb >= t`` (compared in float64), thinned
+    (:func:`thin`) when ``thin``, matched against each annotator's map as
+    :func:`correspond_pixels` matches them. The same counts as calling those
+    functions threshold by threshold, without their full-size outputs: what
+    does not change with the threshold is computed once per annotator.
+
+    Parameters
+    ----------
+    pb : (H, W) floating-point array
+        The (suppressed) edge map; thresholds apply to it as it is.
+    ground_truth : sequence of (H, W) arrays
+        One binary boundary map per annotator.
+    thresholds : 1-D array
+        The thresholds, in any order.
+    thin : bool
+        Thin each thresholded map.
+    max_dist, outlier_cost : float
+        As for :func:`correspond_pixels`.
+
+    Returns
+    -------
+    cnt_r, sum_r, cnt_p, sum_p : int64 arrays, one entry per threshold
+        Ground-truth pixels matched (summed over annotators) and their total; predicted
+        pixels matched by at least one annotator and their total.
+
+    References
+    ----------
+    D. Martin, C. Fowlkes and J. Malik, TPAMI 26(5), 2004; the BSDS500 benchmark's
+    ``evaluation_bdry_image.m``.
+    """
+    pb = np.asarray(pb)
+    _check_shape(pb, "pb")
+    if not (np.issubdtype(pb.dtype, np.floating) or pb.dtype == np.bool_):
+        raise TypeError(f"pb must be a floating-point map, got {pb.dtype}")
+    gts = [_as_binary_map(g, "ground truth") for g in ground_truth]
+    ts = np.ascontiguousarray(np.asarray(thresholds, dtype=np.float64).reshape(-1))
+    return _native.boundary_counts(np.ascontiguousarray(pb, dtype=np.float64), gts, ts, check_flag(thin, "thin"),
+                                   check_real(max_dist, "max_dist"), check_real(outlier_cost, "outlier_cost"))
 
 
 def _level(value: float, name: str) -> float:

@@ -158,3 +158,34 @@ def thin(bw: np.ndarray, max_iter=None) -> np.ndarray:
         if (img == before).all():
             break
     return img
+
+
+def image_counts_per_threshold(pred, ground_truth, protocol):
+    """The BSDS counts of one image computed threshold by threshold with the public kernels.
+
+    What ``edgesdk.eval.image_counts`` computed before ``postprocess.boundary_counts``
+    did the sweep in one call (``evaluation_bdry_image.m`` line by line): NMS once, then
+    per threshold ``pb >= t``, thinning, ``correspond_pixels`` with every annotator.
+    Returns (thresholds, cnt_r, sum_r, cnt_p, sum_p) as float64 arrays.
+    """
+    from edgesdk import postprocess
+
+    gts = [np.ascontiguousarray(np.asarray(g) != 0) for g in ground_truth]
+    pb = postprocess.nms(pred, protocol.nms, threads=1) if protocol.nms is not None else pred
+    thresholds = protocol.threshold_values()
+    n = len(thresholds)
+    cnt_r, sum_r, cnt_p, sum_p = (np.zeros(n) for _ in range(4))
+    gt_sums = sum(float(g.sum()) for g in gts)
+    for k, t in enumerate(thresholds):
+        bmap = pb >= t
+        if protocol.thin:
+            bmap = postprocess.thin(bmap)
+        matched_pred = np.zeros(bmap.shape, dtype=bool)
+        for g in gts:
+            m1, m2, _ = postprocess.correspond_pixels(bmap, g, protocol.max_dist, protocol.outlier_cost)
+            matched_pred |= m1 > 0  # a predicted pixel counts once even if several annotators match it
+            cnt_r[k] += np.count_nonzero(m2)
+        sum_r[k] = gt_sums
+        cnt_p[k] = np.count_nonzero(matched_pred)
+        sum_p[k] = np.count_nonzero(bmap)
+    return thresholds, cnt_r, sum_r, cnt_p, sum_p

@@ -62,20 +62,7 @@ def image_counts(
     # Each image is evaluated on one thread; callers parallelise across images.
     pb = postprocess.nms(pred, protocol.nms, threads=1) if protocol.nms is not None else pred
     thresholds = protocol.threshold_values()
-    n = len(thresholds)
-    cnt_r, sum_r, cnt_p, sum_p = (np.zeros(n) for _ in range(4))
-    gt_sums = sum(float(g.sum()) for g in gts)
-    for k, t in enumerate(thresholds):
-        bmap = pb >= t
-        if protocol.thin:
-            bmap = postprocess.thin(bmap)
-        matched_pred = np.zeros(bmap.shape, dtype=bool)
-        for g in gts:
-            m1, m2, _ = postprocess.correspond_pixels(bmap, g, protocol.max_dist, protocol.outlier_cost)
-            # A predicted pixel counts once even if several annotators match it.
-            matched_pred |= m1 > 0
-            cnt_r[k] += np.count_nonzero(m2)
-        sum_r[k] = gt_sums
-        cnt_p[k] = np.count_nonzero(matched_pred)
-        sum_p[k] = np.count_nonzero(bmap)
-    return ImageCounts(thresholds, cnt_r, sum_r, cnt_p, sum_p)
+    cnt_r, sum_r, cnt_p, sum_p = postprocess.boundary_counts(
+        pb, gts, thresholds, thin=protocol.thin, max_dist=protocol.max_dist, outlier_cost=protocol.outlier_cost)
+    return ImageCounts(thresholds, cnt_r.astype(np.float64), sum_r.astype(np.float64), cnt_p.astype(np.float64),
+                       sum_p.astype(np.float64))
