@@ -4,6 +4,8 @@
   subcommand, from the argparse parser itself.
 - ``<!-- edgesdk:models -->`` becomes the bundled models' table: accuracy from each sidecar,
   latency and memory from ``docs/reports/runtime-benchmark.json`` (``edgesdk benchmark -o``).
+- ``<!-- edgesdk:include reports/NAME.md -->`` becomes that report (the benchmark suite's), and
+  ``<!-- edgesdk:teacher-ratios -->`` its students-against-the-teacher ratios.
 - ``cards/<name>.md`` pages are the model cards shipped beside the models
   (``edgesdk/models/<name>.md``), their repository links rewritten for the site.
 
@@ -98,6 +100,33 @@ def card_page(name: str) -> str:
     return re.sub(r"\]\(\.\./\.\./docs/", "](../", text)
 
 
+BENCHMARK_REPORT = REPO / "docs" / "reports" / "benchmark.json"
+
+
+def teacher_ratios(report_path: Path = BENCHMARK_REPORT) -> str:
+    """The students against the RCF teacher, per size, from the benchmark suite's report (pytest benchmarks -m bench)."""
+    doc = json.loads(Path(report_path).read_text())
+    if not doc["settings"]["full"]:
+        raise ValueError(f"{report_path} is a smoke run's report: run pytest benchmarks -m bench --bench-report docs/reports")
+    lines = ["| size | student | speed-up against the fastest teacher form | memory fraction of the leanest |",
+             "|---|---|---|---|"]
+    for r in doc["ratios"]:
+        if r["suite"].startswith("models ") and r["role"] == "student":
+            size = r["suite"].split()[1].replace("x", "×")
+            lines.append(f"| {size} | {r['contender']} | {r['speedup']:.1f}× ({r['vs_speed']}) | "
+                         f"{r['memory_fraction']:.2f} ({r['vs_memory']}) |")
+    m = doc["machine"]
+    lines += ["", f"Measured side by side by `pytest benchmarks -m bench` on {m['cpu']} ({m['arch']}, {m['cores']} "
+                  f"cores), {doc['date']}; the whole report is on [Benchmarks & ARM](benchmarks.md#the-last-full-run)."]
+    return "\n".join(lines)
+
+
+def included_report(name: str) -> str:
+    """A report the code wrote under docs/ (e.g. reports/benchmark.md), its title dropped for the page it sits in."""
+    text = (REPO / "docs" / name).read_text()
+    return re.sub(r"\A# [^\n]*\n+", "", text)
+
+
 # -- MkDocs entry points --------------------------------------------------------------------------
 def on_files(files, config):
     from mkdocs.structure.files import File
@@ -116,4 +145,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         markdown = markdown.replace("<!-- edgesdk:models -->", models_table(card_links="cards/"))
     if "<!-- edgesdk:measured-on -->" in markdown:
         markdown = markdown.replace("<!-- edgesdk:measured-on -->", measured_on())
+    if "<!-- edgesdk:teacher-ratios -->" in markdown:
+        markdown = markdown.replace("<!-- edgesdk:teacher-ratios -->", teacher_ratios())
+    for name in re.findall(r"<!-- edgesdk:include ([\w./-]+\.md) -->", markdown):
+        markdown = markdown.replace(f"<!-- edgesdk:include {name} -->", included_report(name))
     return markdown
