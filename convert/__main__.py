@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
 from pathlib import Path
 
@@ -161,19 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from training.console import log_on_stdout
+
     args = build_parser().parse_args(argv)
-    # The library modules report through logging; this command shows their progress lines on stdout.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    loggers = [logging.getLogger(name) for name in ("convert", "training")]
-    for log in loggers:
-        log.setLevel(logging.INFO)
-        log.addHandler(handler)
-    try:
+    with log_on_stdout("convert", "training"):  # the library reports through logging; the command shows it
         return args.run(args)
-    finally:
-        for log in loggers:
-            log.removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import logging
 import json
 import sys
 from pathlib import Path
@@ -317,17 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from training.console import log_on_stdout
+
     args = build_parser().parse_args(argv)
-    # The library modules report through logging; this command shows their lines on stdout.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log = logging.getLogger("training")
-    log.setLevel(logging.INFO)
-    log.addHandler(handler)
-    try:
+    with log_on_stdout("training"):  # the library reports through logging; the command shows it
         return args.run(args)
-    finally:
-        log.removeHandler(handler)
 
 
 if __name__ == "__main__":
