@@ -70,27 +70,38 @@ def cache_key(buckets: Sequence[Tuple[int, int]]) -> str:
     return h.hexdigest()[:16]
 
 
-def _build(kind: str):
+def build(architecture: str, vgg_weights: Optional[Path] = None):
+    """The network of ``architecture`` (rcf, rcf-pruned, model, so-model), seed 0, in eval mode.
+
+    ``vgg_weights`` (RCF's training initialisation, the shared HED VGG16) are loaded into an
+    RCF before it is pruned. The one builder of the suite's networks: the teacher exports
+    and the eager measurements (``eager_bench.py``) both use it.
+    """
     import torch
 
     from training.models.rcf import RCF
+    from training.models.student import MODEL, SO_MODEL, EdgeStudent
     from training.pruning import plan_pruning, prune_rcf
 
     torch.manual_seed(0)
-    model = RCF()
-    hed = _hed_weights()
-    if hed is not None:
-        model.load_vgg(torch.load(hed, map_location="cpu", weights_only=True))
-    if kind == "rcf-pruned":
-        model = prune_rcf(model, plan_pruning(model, PRUNE_RATIO))
-    return model.eval(), ("shared HED VGG16" if hed else "seed-0 initialisation")
+    if architecture in ("rcf", "rcf-pruned"):
+        model = RCF()
+        if vgg_weights is not None:
+            model.load_vgg(torch.load(vgg_weights, map_location="cpu", weights_only=True))
+        if architecture == "rcf-pruned":
+            model = prune_rcf(model, plan_pruning(model, PRUNE_RATIO))
+    elif architecture in ("model", "so-model"):
+        model = EdgeStudent(MODEL if architecture == "model" else SO_MODEL)
+    else:
+        raise ValueError(f"unknown architecture {architecture!r} (rcf, rcf-pruned, model, so-model)")
+    return model.eval()
 
 
 def teacher_exports(buckets: Sequence[Tuple[int, int]], cache: Path = CACHE) -> Tuple[List[Contender], str]:
     """The teachers' fp32 TFLite and TorchScript files (built once per cache key); returns them and the weights used."""
-    from convert.tflite import bucket_name, export_tflite
+    from convert.export import file_info
+    from convert.tflite import export_tflite
     from convert.torchscript import export_torchscript
-    from edgesdk.runtime.metadata import Bucket, InputNorm, ModelInfo, sha256_file
 
     folder = Path(cache) / cache_key(buckets)
     done = folder / "DONE.json"
@@ -100,16 +111,13 @@ def teacher_exports(buckets: Sequence[Tuple[int, int]], cache: Path = CACHE) -> 
         folder.mkdir(parents=True)
         weights = ""
         for kind in TEACHERS:
-            model, weights = _build(kind)
-            spec = type(model).INPUT
+            hed = _hed_weights()
+            model, weights = build(kind, hed), ("shared HED VGG16" if hed else "seed-0 initialisation")
             logger.info("exporting %s (%s) for the benchmark into %s", kind, weights, folder)
-            files = [(export_tflite(model, folder / f"{kind}-fp32.tflite", buckets, int8=False, log=logger.info),
-                      "litert", tuple(Bucket(bucket_name(b), b[0], b[1]) for b in buckets)),
-                     (export_torchscript(model, folder / f"{kind}-torchscript.ts"), "torchscript", ())]
-            for path, backend, bks in files:
-                ModelInfo(name=path.stem, file=path.name, sha256=sha256_file(path), backend=backend, precision="fp32",
-                          input=InputNorm(spec.channel_order, tuple(spec.mean), tuple(spec.std)), buckets=bks,
-                          training={"benchmark_only": True, "weights": weights}).write(path.with_suffix(".json"))
+            for path in (export_tflite(model, folder / f"{kind}-fp32.tflite", buckets, int8=False, log=logger.info),
+                         export_torchscript(model, folder / f"{kind}-torchscript.ts")):
+                info = file_info(path, model, buckets, "fp32", training={"benchmark_only": True, "weights": weights})
+                info.write(path.with_suffix(".json"))
         from edgesdk import io as fileio
 
         fileio.write_json(done, {"weights": weights, "buckets": [list(b) for b in buckets]})

@@ -18,37 +18,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-PRUNE_RATIO = 0.5
-
-
-def build(architecture: str):
-    """The network of ``architecture`` (seed 0), in eval mode and channels-last memory."""
-    import torch
-
-    from training.models.rcf import RCF
-    from training.models.student import MODEL, SO_MODEL, EdgeStudent
-    from training.pruning import plan_pruning, prune_rcf
-
-    torch.manual_seed(0)
-    if architecture in ("rcf", "rcf-pruned"):
-        model = RCF()
-        if architecture == "rcf-pruned":
-            model = prune_rcf(model, plan_pruning(model, PRUNE_RATIO))
-    elif architecture in ("model", "so-model"):
-        model = EdgeStudent(MODEL if architecture == "model" else SO_MODEL)
-    else:
-        raise ValueError(f"unknown architecture {architecture!r} (rcf, rcf-pruned, model, so-model)")
-    return model.eval().to(memory_format=torch.channels_last)
-
 
 def main(architecture: str, size: int, runs: int, warmup: int, threads: int, bf16: bool) -> dict:
     import torch
 
+    from contenders import build  # beside this script
     from edgesdk.runtime.bench import peak_rss_mb
     from training.complexity import count_flops, inference_params
 
     torch.set_num_threads(threads)
-    model = build(architecture)
+    model = build(architecture).to(memory_format=torch.channels_last)
     x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
     times = []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

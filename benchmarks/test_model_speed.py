@@ -116,11 +116,10 @@ def test_every_student_beats_the_teacher_it_replaces(settings):
 def test_eager_architecture(benchmark, settings, eager_size, architecture):
     """One training architecture in eager torch (fp32), timed here; its memory in a fresh process."""
     torch = pytest.importorskip("torch")
-    sys.path.insert(0, str(Path(__file__).parent))
-    from eager_bench import build
+    from contenders import build
 
     torch.set_num_threads(settings.threads)
-    model = build(architecture)
+    model = build(architecture).to(memory_format=torch.channels_last)
     x = torch.rand(1, 3, eager_size, eager_size).contiguous(memory_format=torch.channels_last)
 
     def forward():

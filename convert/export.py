@@ -17,9 +17,10 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from edgesdk import io as fileio
+from edgesdk.runtime.metadata import ModelInfo
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,24 @@ def provenance(doc: dict, ckpt) -> dict:
     return training
 
 
+def file_info(path: Path, model, sizes: Sequence[Tuple[int, int]], precision: str, **fields) -> ModelInfo:
+    """The sidecar of an exported file, without its measurements: what the runtime needs to run it.
+
+    The backend follows the file (``.tflite``: LiteRT, with a bucket per size in ``sizes``;
+    otherwise TorchScript, any size), the input normalisation the network's class; ``fields``
+    are further :class:`~edgesdk.runtime.metadata.ModelInfo` fields (``training``, ...).
+    """
+    from convert.tflite import bucket_name
+    from edgesdk.runtime.metadata import Bucket, InputNorm, sha256_file
+
+    spec = type(model).INPUT
+    litert = Path(path).suffix == ".tflite"
+    return ModelInfo(name=Path(path).stem, file=Path(path).name, sha256=sha256_file(Path(path)),
+                     backend="litert" if litert else "torchscript", precision=precision,
+                     input=InputNorm(spec.channel_order, tuple(spec.mean), tuple(spec.std)),
+                     buckets=tuple(Bucket(bucket_name(s), s[0], s[1]) for s in sizes) if litert else (), **fields)
+
+
 def export_checkpoint(ckpt: str | Path, options: ExportOptions) -> dict:
     """Export ``ckpt`` in every format of ``options`` and score each file through the runtime.
 
@@ -102,11 +121,10 @@ def export_checkpoint(ckpt: str | Path, options: ExportOptions) -> dict:
 
     from convert.calibration import DEFAULT_SIZES, calibration_batches, parse_sizes
     from convert.parity import agreement, ground_truth, runtime_predictions, scores
-    from convert.tflite import bucket_name, check_module_names, export_tflite
+    from convert.tflite import check_module_names, export_tflite
     from convert.torchscript import export_torchscript
     from edgesdk.eval import Protocol, evaluate
     from edgesdk.runtime import load
-    from edgesdk.runtime.metadata import Bucket, InputNorm, ModelInfo, sha256_file
     from training.checkpoint import load_model
     from training.data import list_split
     from training.evaluate import predict
@@ -180,18 +198,13 @@ def export_checkpoint(ckpt: str | Path, options: ExportOptions) -> dict:
         stem = f"{opt.name}-{fmt}"
         if fmt == "torchscript":
             path = export_torchscript(model, out / f"{stem}.ts")
-            backend, precision, buckets = "torchscript", "fp32", ()
         else:
             calib = calibration_batches(spec, root, sizes, count=opt.calib) if fmt == "int8" and not quantized else ()
             path = export_tflite(int8_model if fmt == "int8" else model, out / f"{stem}.tflite", sizes, int8=fmt == "int8",
                                  calibration=calib,
                                  quantized=quantized if fmt == "int8" else None,
                                  float_modules=float_modules if fmt == "int8" else ())
-            backend, precision = "litert", fmt
-            buckets = tuple(Bucket(bucket_name(s), s[0], s[1]) for s in sizes)
-        info = ModelInfo(name=stem, file=path.name, sha256=sha256_file(path), backend=backend, precision=precision,
-                         input=InputNorm(spec.channel_order, tuple(spec.mean), tuple(spec.std)), buckets=buckets,
-                         hysteresis_low=opt.hysteresis_low,
+        info = file_info(path, model, sizes, "int8" if fmt == "int8" else "fp32", hysteresis_low=opt.hysteresis_low,
                          training={**training, "quantization": quantization} if fmt == "int8" else training)
         sidecar = info.write(path.with_suffix(".json"))
         detector = load(sidecar, threads=opt.threads)
