@@ -26,14 +26,12 @@ RUNTIME_REPORT = REPO / "docs" / "reports" / "runtime-benchmark.json"
 TABLE_SIZE = 1000  # the side the table reports latency and memory at
 
 
-def _sidecars() -> List[Dict]:
-    out = []
-    for path in sorted(MODELS.glob("*.json")):
-        doc = json.loads(path.read_text())
-        if doc.get("format") == "edgesdk-model/1":
-            out.append(doc)
-    default = (MODELS / "DEFAULT").read_text().strip()
-    return sorted(out, key=lambda d: (d["name"] != default, d["name"]))
+def _bundled():
+    """(ModelInfo, model file) of each bundled model, the default first: the runtime's own list."""
+    from edgesdk.runtime.metadata import default_model_name, list_models
+
+    default = default_model_name()
+    return sorted(list_models(), key=lambda row: (row[0].name != default, row[0].name)), default
 
 
 def _row(rows: List[Dict], model: str, low_memory: bool) -> Optional[Dict]:
@@ -52,20 +50,20 @@ def models_table(report_path: Path = RUNTIME_REPORT, card_links: str = "edgesdk/
     """
     report = json.loads(Path(report_path).read_text())
     rows = report["rows"]
-    default = (MODELS / "DEFAULT").read_text().strip()
+    bundled, default = _bundled()
     lines = [
         f"| model | BSDS500 test ODS / OIS / AP | {TABLE_SIZE}² p50 ms (low-memory) | peak RSS MB (low-memory) | file MB |",
         "|---|---|---|---|---|",
     ]
-    for doc in _sidecars():
-        name, test = doc["name"], doc["metrics"]["bsds500_test"]
+    for info, model_file in bundled:
+        name, test = info.name, info.metrics["bsds500_test"]
         fast, lean = _row(rows, name, False), _row(rows, name, True)
         if fast is None or lean is None:
             raise ValueError(f"{report_path}: no {TABLE_SIZE}² rows for {name} in both memory modes; rerun edgesdk benchmark")
-        label = f"[`{name}`]({card_links}{doc['card']})" if doc.get("card") else f"`{name}`"
+        label = f"[`{name}`]({card_links}{info.card})" if info.card else f"`{name}`"
         if name == default:
             label += " (default)"
-        size_mb = (MODELS / doc["file"]).stat().st_size / 1e6
+        size_mb = model_file.stat().st_size / 1e6
         lines.append(
             f"| {label} | {test['ods']:.4f} / {test['ois']:.4f} / {test['ap']:.4f} | "
             f"{fast['total_p50_ms']:.0f} ({lean['total_p50_ms']:.0f}) | {fast['peak_rss_mb']:.0f} ({lean['peak_rss_mb']:.0f}) | "
@@ -131,9 +129,9 @@ def included_report(name: str) -> str:
 def on_files(files, config):
     from mkdocs.structure.files import File
 
-    for doc in _sidecars():
-        if doc.get("card"):
-            stem = Path(doc["card"]).stem
+    for info, _ in _bundled()[0]:
+        if info.card:
+            stem = Path(info.card).stem
             files.append(File.generated(config, f"cards/{stem}.md", content=card_page(stem)))
     return files
 
