@@ -379,11 +379,10 @@ class FixedMapMatcher {
   struct Solved {
     std::vector<Component> items;
     std::unordered_multimap<std::uint64_t, size_t> by_digest;
-    const Component* find(std::uint64_t digest, const std::vector<Index>& lefts,
-                          const std::vector<Index>& rights) const {
+    Component* find(std::uint64_t digest, const std::vector<Index>& lefts, const std::vector<Index>& rights) {
       const auto range = by_digest.equal_range(digest);
       for (auto it = range.first; it != range.second; ++it) {
-        const Component& c = items[it->second];
+        Component& c = items[it->second];
         if (c.lefts == lefts && c.rights == rights) return &c;
       }
       return nullptr;
@@ -451,10 +450,13 @@ class FixedMapMatcher {
         for (const int v : lefts) done_here.lefts.push_back(pix1_[v]);
         for (const int v : rights) done_here.rights.push_back(pix2_[v]);
         digest = digest_of(done_here.lefts, done_here.rights);
-        if (const Component* done = solved_.find(digest, done_here.lefts, done_here.rights)) {
+        if (Component* done = solved_.find(digest, done_here.lefts, done_here.rights)) {
           for (const auto& [l, r] : done->pairs) match1[lefts[l]] = rights[r];
+          // Carried to the next call without a copy: done_here holds the same pixels, and no
+          // other component of this call has them, so the entry is not looked up again.
+          done_here.pairs = std::move(done->pairs);
           next.by_digest.emplace(digest, next.items.size());
-          next.items.push_back(*done);
+          next.items.push_back(std::move(done_here));
           continue;
         }
       }
