@@ -15,7 +15,6 @@ that none of them can rot; its numbers mean nothing and its report says so.
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -54,24 +53,17 @@ def pytest_collection_modifyitems(config, items):
     skip_slow_unless_selected(config, items)
 
 
-def _ratio_tables() -> Tuple[List[Dict], str]:
-    """Per suite: every contender against the suite's reference, as rows and as Markdown."""
-    from report import ratio_rows, markdown
-
-    rows = ratio_rows(MEASURED)
-    return rows, markdown(rows)
-
-
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not MEASURED:
         return
     from edgesdk import io as fileio
     from edgesdk.runtime.bench import machine
-    from report import report_document
+    from report import markdown, ratio_rows, report_document
 
     s = settings_for(config)
-    rows, md = _ratio_tables()
-    doc = report_document(rows, [asdict(m) for m in MEASURED], asdict(s), machine())
+    rows = ratio_rows(MEASURED)
+    md = markdown(rows)
+    doc = report_document(rows, md, [asdict(m) for m in MEASURED], asdict(s), machine())
     out = Path(config.getoption("--bench-report") or ROOT / "benchmarks" / "results")
     out.mkdir(parents=True, exist_ok=True)
     fileio.write_json(out / "benchmark.json", doc)

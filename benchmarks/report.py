@@ -71,8 +71,9 @@ def markdown(rows: List[Dict]) -> str:
     return "\n".join(out).strip() + "\n"
 
 
-def report_document(rows: List[Dict], measurements: List[Dict], settings: Dict, machine: Dict) -> Dict:
-    """The report as written to report.json; ``markdown`` is what report.md holds."""
+def report_document(rows: List[Dict], tables: str, measurements: List[Dict], settings: Dict, machine: Dict) -> Dict:
+    """The report as written to benchmark.json; ``markdown`` (a head, then ``tables``: :func:`markdown` of
+    ``rows``) is what benchmark.md holds."""
     kind = "full run (pytest benchmarks -m bench)" if settings["full"] else \
         "smoke run (small inputs, one round: the numbers mean nothing)"
     head = (f"# Benchmark report\n\n{kind}, {time.strftime('%Y-%m-%d')}, on {machine['cpu']} ({machine['arch']}, "
@@ -84,4 +85,4 @@ def report_document(rows: List[Dict], measurements: List[Dict], settings: Dict, 
         head += (f"\nThe teacher files were exported from the training code with {', '.join(weights)} weights: "
                  "latency and memory depend on the architecture and the file format, not on the weight values.\n")
     return {"date": time.strftime("%Y-%m-%d"), "machine": machine, "settings": settings, "ratios": rows,
-            "measurements": measurements, "markdown": head + "\n" + markdown(rows)}
+            "measurements": measurements, "markdown": head + "\n" + tables}
