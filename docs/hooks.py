@@ -133,6 +133,8 @@ def on_files(files, config):
         if info.card:
             stem = Path(info.card).stem
             files.append(File.generated(config, f"cards/{stem}.md", content=card_page(stem)))
+    # One changelog, at the repository's root where packagers look for it; the site shows it as it is.
+    files.append(File.generated(config, "changelog.md", content=(REPO / "CHANGELOG.md").read_text()))
     return files
 
 

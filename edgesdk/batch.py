@@ -277,7 +277,7 @@ def _check_detect_options(detect: Dict[str, Any]) -> None:
         check_count(detect["max_pixels"], "max_pixels", 1)
     if "background" in detect:
         check_background(detect["background"])
-    if detect.get("color", "RGB") not in ("RGB", "BGR"):
+    if detect.get("color", "BGR") not in ("RGB", "BGR"):
         raise InputError(f"color must be 'RGB' or 'BGR', got {detect['color']!r}")
 
 

@@ -46,7 +46,7 @@ def _cli(*args, cwd, stdin=None):
 def test_detect_many_gives_the_one_at_a_time_results_in_order(detector):
     img = cv2.imread(str(IMAGES[0]))
     inputs = [IMAGES[0], img, b"not an image", IMAGES[1], cv2.resize(img, (700, 500)), IMAGES[2]]
-    got = list(detector.detect_many(inputs, lanes=3, color="BGR"))
+    got = list(detector.detect_many(inputs, lanes=3))  # arrays are BGR, as cv2.imread gives them
     assert [x is y for (x, _), y in zip(got, inputs)] == [True] * len(inputs)
     for (source, result), expected_input in zip(got, inputs):
         if isinstance(expected_input, bytes):

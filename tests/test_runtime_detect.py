@@ -61,13 +61,30 @@ def test_rgb_bgr_gray_and_16_bit_inputs_agree(detector):
     bgr = cv2.imread(str(IMAGES[0]), cv2.IMREAD_COLOR)
     a = detector.detect(IMAGES[0]).probability
     b = detector.detect(bgr, color="BGR").probability
-    c = detector.detect(np.ascontiguousarray(bgr[:, :, ::-1])).probability
+    c = detector.detect(np.ascontiguousarray(bgr[:, :, ::-1]), color="RGB").probability
     d = detector.detect(bgr.astype(np.uint16) * 257, color="BGR").probability
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
     np.testing.assert_array_equal(a, d)
     gray = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     assert gray.probability.shape == a.shape
+
+
+def test_an_opencv_array_is_read_as_bgr_by_default(detector):
+    # OpenCV's convention (cv2.imread, cv2.VideoCapture; Ultralytics too): an array is BGR unless
+    # the caller says otherwise, so reading the file yourself changes nothing, bit for bit.
+    a = detector.detect(IMAGES[0])
+    b = detector.detect(cv2.imread(str(IMAGES[0])))
+    np.testing.assert_array_equal(a.probability, b.probability)
+    np.testing.assert_array_equal(a.edges, b.edges)
+    np.testing.assert_array_equal(detector.probability(cv2.imread(str(IMAGES[0]))), a.probability)
+    # The alpha channel of an array is BGRA's, as cv2.imread(..., IMREAD_UNCHANGED) gives it.
+    bgra = cv2.cvtColor(cv2.imread(str(IMAGES[0])), cv2.COLOR_BGR2BGRA)
+    np.testing.assert_array_equal(detector.detect(bgra).probability, a.probability)
+    # Swapped channels do change the result: the default is not ignored.
+    rgb = np.ascontiguousarray(cv2.imread(str(IMAGES[0]))[:, :, ::-1])
+    assert np.abs(detector.detect(rgb).probability - a.probability).max() > 0.05
+    np.testing.assert_array_equal(detector.detect(rgb, color="RGB").probability, a.probability)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (17, 33), (321, 481), (481, 321), (1000, 1000), (1100, 1500)])

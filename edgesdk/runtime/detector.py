@@ -273,7 +273,7 @@ class Detector:
 
     # -- the API ---------------------------------------------------------------
     def probability(
-        self, image: ImageLike, *, color: str = "RGB", max_pixels: int = MAX_PIXELS, background: Sequence[int] = WHITE,
+        self, image: ImageLike, *, color: str = "BGR", max_pixels: int = MAX_PIXELS, background: Sequence[int] = WHITE,
     ) -> np.ndarray:
         """The (H, W) float32 edge probability alone (what the benchmark scores; it applies NMS itself)."""
         max_pixels = check_count(max_pixels, "max_pixels", 1)
@@ -289,7 +289,7 @@ class Detector:
         nms: bool = True,
         thin: bool = True,
         threshold: Union[str, float] = "auto",
-        color: str = "RGB",
+        color: str = "BGR",
         max_pixels: int = MAX_PIXELS,
         background: Sequence[int] = WHITE,
     ) -> EdgeMap:
@@ -313,8 +313,11 @@ class Detector:
             Thin the binary edges to one pixel (MATLAB ``bwmorph(.., 'thin', Inf)``).
         threshold : "auto" or float
             High threshold; "auto" is the model's ODS operating point.
-        color : {"RGB", "BGR"}
-            Channel order of an array argument (a PIL image is always RGB).
+        color : {"BGR", "RGB"}
+            Channel order of a colour array: BGR by default, so that
+            ``detect(cv2.imread(path))`` equals ``detect(path)``; pass "RGB" for arrays
+            from Pillow (``np.asarray(img)``), imageio or matplotlib. Files, bytes,
+            streams and PIL images are read in their own order whatever it says.
         max_pixels : int
             Larger images are refused (raise it to process them, tile by tile);
             encoded ones from their header, before they are decoded.

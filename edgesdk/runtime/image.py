@@ -275,7 +275,7 @@ def check_background(value: Any) -> Background:
 
 
 def read_image(
-    image: ImageLike, color: str = "RGB", max_pixels: Optional[int] = None, background: Sequence[int] = WHITE,
+    image: ImageLike, color: str = "BGR", max_pixels: Optional[int] = None, background: Sequence[int] = WHITE,
 ) -> tuple[np.ndarray, str, str]:
     """Load ``image`` as (H, W, 3) uint8; returns (pixels, their channel order, a name for messages).
 
@@ -286,8 +286,11 @@ def read_image(
         turned as its EXIF orientation says (CIPA DC-008, tag 0x0112); the same encoded
         bytes in memory, or a stream opened in binary mode (read to its end); an array
         of pixels; or a ``PIL.Image.Image`` (its pixels as they are).
-    color : {"RGB", "BGR"}
-        Channel order of an array argument (encoded and PIL images are always read correctly).
+    color : {"BGR", "RGB"}
+        Channel order of an array argument: BGR(A) by default, as ``cv2.imread`` and
+        ``cv2.VideoCapture`` give them (OpenCV's convention, Ultralytics' too); "RGB" for
+        arrays from Pillow, imageio or matplotlib. Encoded and PIL images are always read
+        correctly whatever it says.
     max_pixels : int, optional
         Refuse larger images; encoded ones from their header, before they are decoded.
     background : (R, G, B)
