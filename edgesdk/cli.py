@@ -96,7 +96,7 @@ def _detect_command(args: argparse.Namespace) -> int:
                    manifest=args.jsonl, progress=talk and images >= 2 and sys.stderr.isatty(),
                    on_detector=lambda d: loaded.update(backend=d.backend.name, threads=d.backend.threads),
                    nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels,
-                   background=args.background)
+                   background=args.background, overlay=args.save_overlay)
     for entry, record in zip(entries, jobs):
         records.append(record)
         if isinstance(entry, tuple):
@@ -317,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "is detected in tiles, in bounded memory")
     de.add_argument("--low-memory", action="store_true",
                     help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
+    de.add_argument("--save-overlay", action="store_true",
+                    help="also write <name>_overlay.png: the edges in red over the image, as a viewer shows it")
     de.add_argument("--skip-existing", action="store_true",
                     help="keep an input's outputs when both are already there and decode (to finish an interrupted run)")
     de.add_argument("--background", type=background_arg, default=(255, 255, 255),

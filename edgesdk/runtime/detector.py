@@ -20,6 +20,7 @@ from edgesdk import postprocess
 from edgesdk.arguments import check_count, check_flag, check_threshold
 from edgesdk.cpus import MAX_THREADS
 from edgesdk.errors import InputError
+from edgesdk.runtime import draw
 from edgesdk.runtime.backends import Backend, dequantize_table, open_backend, quantize
 from edgesdk.runtime.geometry import pad_to, plan_inference, plan_tiles, round_up, tile_margin
 from edgesdk.runtime.image import WHITE, ImageLike, read_image
@@ -79,17 +80,70 @@ class EdgeMap:
             self._nms = postprocess.nms(self.probability, self.nms_params)
         return self._nms
 
-    def outputs(self, stem: str, format: str = "png") -> List[Tuple[str, fileio.Content]]:
+    def overlay(
+        self,
+        image: ImageLike,
+        *,
+        color: Sequence[int] = draw.RED,
+        alpha: float = 1.0,
+        thickness: int = 1,
+        soft: bool = False,
+        order: str = "BGR",
+        max_pixels: int = MAX_PIXELS,
+        background: Sequence[int] = WHITE,
+    ) -> np.ndarray:
+        """The edges drawn over ``image``, the one they were detected in: an image to look at.
+
+        ``image`` is read as :meth:`Detector.detect` reads it, so a file is shown as a viewer
+        shows it (EXIF orientation applied, transparency over ``background``) and matches
+        the edge map pixel for pixel.
+
+        Parameters
+        ----------
+        image : path, bytes, binary stream, ndarray or PIL image
+            The detected image (an array in ``order``).
+        color : (R, G, B)
+            The edges' colour (red by default).
+        alpha : float in [0, 1]
+            Their opacity.
+        thickness : int
+            Edges widened to this many pixels (1: as detected).
+        soft : bool
+            Draw the probability instead of the binary edges (each pixel's opacity
+            ``alpha * probability``).
+        order : {"BGR", "RGB"}
+            Channel order of an array ``image`` and of the result: BGR by default, for
+            ``cv2.imwrite`` and ``cv2.imshow``; "RGB" for matplotlib or ``PIL.Image.fromarray``.
+        max_pixels, background
+            As :meth:`Detector.detect`.
+
+        Returns
+        -------
+        (H, W, 3) uint8 in ``order``
+        """
+        if order not in ("BGR", "RGB"):
+            raise InputError(f"order must be 'BGR' or 'RGB', got {order!r}")
+        soft = check_flag(soft, "soft")
+        pixels, pixel_order, _ = read_image(image, order, check_count(max_pixels, "max_pixels", 1), background)
+        if pixel_order != order:
+            pixels = pixels[:, :, ::-1]
+        weight = self.probability if soft else draw.thicken(self.edges, thickness)
+        return draw.overlay(pixels, weight, color, alpha, order)
+
+    def outputs(self, stem: str, format: str = "png", overlay: Optional[np.ndarray] = None,
+                ) -> List[Tuple[str, fileio.Content]]:
         """The files :meth:`save` writes: ``[(name, writer), ...]`` (each encoded when written)."""
+        drawn = [] if overlay is None else [(f"{stem}_overlay.png", fileio.image_writer(overlay))]
         if format == "png":
             return [(f"{stem}_edges.png", fileio.edges_writer(self.edges)),
-                    (f"{stem}_prob.png", fileio.probability_writer(self.probability, 8))]
+                    (f"{stem}_prob.png", fileio.probability_writer(self.probability, 8))] + drawn
         if format == "npy":
             return [(f"{stem}_edges.npy", fileio.npy_writer(self.edges)),
-                    (f"{stem}_prob.npy", fileio.npy_writer(self.probability))]
+                    (f"{stem}_prob.npy", fileio.npy_writer(self.probability))] + drawn
         raise InputError(f"format must be 'png' or 'npy', got {format!r}")
 
-    def save(self, folder: Union[str, Path], stem: str, format: str = "png") -> List[Path]:
+    def save(self, folder: Union[str, Path], stem: str, format: str = "png",
+             overlay: Optional[np.ndarray] = None) -> List[Path]:
         """Write ``<stem>_edges`` and ``<stem>_prob`` into ``folder``; returns their paths.
 
         Both files are written whole to temporary names, then renamed into place
@@ -106,13 +160,15 @@ class EdgeMap:
         format : {"png", "npy"}
             ``png``: edges as 0/255 and the probability as 8-bit gray;
             ``npy``: the bool edges and the float32 probability as they are.
+        overlay : (H, W, 3) uint8 BGR, optional
+            Also ``<stem>_overlay.png``: this image (:meth:`overlay`'s), written with the others.
 
         Raises
         ------
         EdgeSDKError
             A file could not be written (the message names it); neither file was changed.
         """
-        items = self.outputs(stem, format)
+        items = self.outputs(stem, format, overlay)
         try:
             Path(folder).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -120,7 +176,8 @@ class EdgeMap:
         return fileio.write_files([(Path(folder) / name, data) for name, data in items])
 
 
-def saved_outputs(folder: Union[str, Path], stem: str, format: str = "png") -> Optional[List[Path]]:
+def saved_outputs(folder: Union[str, Path], stem: str, format: str = "png", overlay: bool = False,
+                  ) -> Optional[List[Path]]:
     """The files :meth:`EdgeMap.save` writes for ``stem`` if all are there, whole and of one size; else None.
 
     A PNG must decode, a ``.npy`` hold as many bytes as its header says. What
@@ -129,10 +186,18 @@ def saved_outputs(folder: Union[str, Path], stem: str, format: str = "png") -> O
     """
     if format not in ("png", "npy"):
         raise InputError(f"format must be 'png' or 'npy', got {format!r}")
+
+    def size(path: Path) -> Optional[Tuple[int, ...]]:  # (width, height) of a whole file, else None
+        if path.suffix == ".png":
+            return fileio.readable_png(path)
+        shape = fileio.readable_npy(path)
+        return None if shape is None else tuple(shape[::-1])
+
     paths = [Path(folder) / f"{stem}_{kind}.{format}" for kind in ("edges", "prob")]
-    sizes: List[Optional[Tuple[int, ...]]] = (
-        [fileio.readable_png(p) for p in paths] if format == "png" else [fileio.readable_npy(p) for p in paths])
-    if any(size is None for size in sizes) or sizes[0] != sizes[1]:
+    if overlay:
+        paths.append(Path(folder) / f"{stem}_overlay.png")
+    sizes = [size(p) for p in paths]
+    if any(s is None for s in sizes) or len(set(sizes)) != 1:
         return None
     return paths
 
