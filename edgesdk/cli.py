@@ -128,6 +128,23 @@ def _detect_command(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
+def _annotate_command(args: argparse.Namespace) -> int:
+    from edgesdk.annotators import EdgeAnnotator, annotate_files
+
+    annotator = EdgeAnnotator(args.model, threads=args.threads)
+    failed = done = 0
+    for record in annotate_files(annotator, args.inputs, args.out, detect_resolution=args.detect_resolution,
+                                 image_resolution=args.image_resolution, safe=args.safe, scribble=args.scribble):
+        if "error" in record:
+            failed += 1
+            print(f"edgesdk annotate: error: {record['error']}", file=sys.stderr)
+        else:
+            done += 1
+            if not args.quiet:
+                print(f"{record['input']} -> {record['output']}")
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
 def _models_command(args: argparse.Namespace) -> int:
     from edgesdk.runtime import list_models
     from edgesdk.runtime.metadata import card_path, default_model_name, sidecar_for
@@ -335,6 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--json", action="store_true",
                     help="print one JSON document: per input its outputs, size, edge pixels, timings, or its error")
     de.set_defaults(run=_detect_command)
+
+    an = sub.add_parser("annotate", help="ControlNet-style conditioning images: white soft edges on black",
+                        description="Conditioning images for ControlNet-style image generators, made as "
+                                    "controlnet_aux's HED/PiDiNet/TEED detectors make them (sizes rounded to "
+                                    "multiples of 64), by the bundled model without torch. Writes <out>/<name>.png.")
+    an.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    an.add_argument("-o", "--out", default="control", help="output folder (default: %(default)s)")
+    an.add_argument("--detect-resolution", type=count_arg(1, "a side in pixels"), default=512,
+                    help="the shorter side edges are found at (default: %(default)s)")
+    an.add_argument("--image-resolution", type=count_arg(1, "a side in pixels"), default=512,
+                    help="the shorter side of the written image (default: %(default)s)")
+    an.add_argument("--safe", action="store_true", help="quantise the soft edges to three levels (0, 127, 255)")
+    an.add_argument("--scribble", action="store_true", help="thick simplified lines instead of soft edges")
+    an.add_argument("--model", default="default", help="bundled model name or a .tflite path (default: %(default)s)")
+    an.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: 0, every CPU)")
+    an.add_argument("--quiet", action="store_true", help="print only errors")
+    an.set_defaults(run=_annotate_command)
 
     mo = sub.add_parser("models", help="list bundled and local models with their measured numbers")
     mo.add_argument("--dir", action="append", default=[], help="also list the models in this folder")
