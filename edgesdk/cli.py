@@ -66,16 +66,63 @@ def _eval_command(args: argparse.Namespace) -> int:
 
 
 def _detect_command(args: argparse.Namespace) -> int:
+    from edgesdk.inputs import MAGIC, read_list
+    from edgesdk.video import is_video_name
+
+    items = list(args.inputs) + (read_list(args.from_list) if args.from_list else [])
+    if not items and args.source is None:
+        raise EdgeSDKError("no inputs: give images, videos, folders or patterns, --from-list FILE or --source N")
+    # A video named by its path is a video job; everything else (folders and patterns give images) an image job.
+    videos = [i for i in items if is_video_name(i) and not any(c in i for c in MAGIC)]
+    images = [i for i in items if not (is_video_name(i) and not any(c in i for c in MAGIC))]
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise EdgeSDKError(f"{out}: the output folder is an existing file")
+    status = _detect_images(args, images) if images else EXIT_OK
+    sources: List[Any] = videos + ([args.source] if args.source is not None else [])
+    if sources:
+        status = max(status, _detect_videos(args, sources))
+    return status
+
+
+def _detect_videos(args: argparse.Namespace, sources: List[Any]) -> int:
+    from edgesdk.runtime.detector import load
+    from edgesdk.video import detect_video
+
+    detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
+    failed = False
+    talk = not (args.quiet or args.json)
+    for source in sources:
+        try:
+            r = detect_video(detector, source, args.out, overlay=args.save_overlay, max_frames=args.max_frames,
+                             manifest=args.jsonl, progress=talk and sys.stderr.isatty(), max_pixels=args.max_pixels,
+                             skip_existing=args.skip_existing, nms=args.nms, thin=args.thin,
+                             threshold=args.threshold, background=args.background)
+        except (EdgeSDKError, ValueError, OSError) as exc:
+            print(f"edgesdk detect: error: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        if args.json:
+            print(json.dumps({"input": r.source, "outputs": [str(p) for p in r.outputs], "frames": r.frames,
+                              "failed_frames": r.failed, "fps": r.fps, "width": r.width, "height": r.height,
+                              "skipped": r.skipped,
+                              "frames_per_second": None if r.skipped else round(r.frames_per_second, 2)}))
+        elif talk:
+            kept = " (already done)" if r.skipped else f"; {r.frames_per_second:.1f} frames/s"
+            print(f"{r.source}: {r.frames} frames, {r.width}x{r.height} at {r.fps:g} fps -> "
+                  f"{', '.join(str(p) for p in r.outputs)}{kept}")
+        failed = failed or r.failed > 0
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _detect_images(args: argparse.Namespace, items: List[str]) -> int:
     from tqdm.auto import tqdm
 
     from edgesdk.batch import process
-    from edgesdk.inputs import plan, read_list
+    from edgesdk.inputs import plan
     from edgesdk.runtime.metadata import read_model_info
     from edgesdk.runtime.detector import resolve_model
 
-    items = list(args.inputs) + (read_list(args.from_list) if args.from_list else [])
-    if not items:
-        raise EdgeSDKError("no inputs: give images, folders or patterns, or --from-list FILE")
     # The inputs that name no image are reported at once, before a job that may take hours.
     entries = plan(items, args.shard)
     for entry in entries:
@@ -85,8 +132,6 @@ def _detect_command(args: argparse.Namespace) -> int:
             print(f"edgesdk detect: note: {entry.source} is written as {entry.name}_* (another input has its name)",
                   file=sys.stderr)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise EdgeSDKError(f"{out}: the output folder is an existing file")
     talk = not (args.quiet or args.json)
     images = sum(not isinstance(e, tuple) for e in entries)
     loaded: Dict[str, Any] = {}
@@ -316,10 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(run=_eval_command)
 
-    de = sub.add_parser("detect", help="detect edges in images (files, folders, globs)",
+    de = sub.add_parser("detect", help="detect edges in images and videos (files, folders, globs, a camera)",
                         description="Writes <name>_edges.png (thin binary edges) and <name>_prob.png (probability) "
-                                    "for every input; a bad input is reported and skipped, the exit code says so.")
-    de.add_argument("inputs", nargs="*", help="image files, folders or glob patterns; - reads one image from stdin")
+                                    "for every image, <name>_edges.mp4 (same size and frame rate) for every video; "
+                                    "a bad input is reported and skipped, the exit code says so.")
+    de.add_argument("inputs", nargs="*",
+                    help="image or video files, folders or glob patterns (these give images); - reads one image "
+                         "from stdin")
     de.add_argument("-o", "--out", default="edges", help="output folder (default: %(default)s)")
     de.add_argument("--model", default="default", help="bundled model name or a .tflite/.ts path (default: %(default)s)")
     de.add_argument("--format", choices=("png", "npy"), default="png",
@@ -335,7 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--low-memory", action="store_true",
                     help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
     de.add_argument("--save-overlay", action="store_true",
-                    help="also write <name>_overlay.png: the edges in red over the image, as a viewer shows it")
+                    help="also write <name>_overlay.png (a video: <name>_overlay.mp4): the edges in red over the "
+                         "image, as a viewer shows it")
+    de.add_argument("--source", type=count_arg(0, "a camera index"), metavar="N",
+                    help="read camera N (until --max-frames or Ctrl-C) and write <out>/cameraN_edges.mp4")
+    de.add_argument("--max-frames", type=count_arg(1, "a number of frames"), metavar="N",
+                    help="videos and cameras: stop after N frames")
     de.add_argument("--skip-existing", action="store_true",
                     help="keep an input's outputs when both are already there and decode (to finish an interrupted run)")
     de.add_argument("--background", type=background_arg, default=(255, 255, 255),
