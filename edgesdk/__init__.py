@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 # The errors edgesdk raises on purpose (InputError: a bad file, array or argument, also a
 # ValueError), so that callers can catch them without importing a submodule.
-from edgesdk.errors import EdgeSDKError, InputError
+from edgesdk.errors import AcceleratorUnavailable, EdgeSDKError, InputError
 
 __version__ = "0.1.0"
-__all__ = ["load", "process", "Detector", "EdgeMap", "EdgeSDKError", "InputError", "__version__"]
+__all__ = ["load", "process", "Detector", "EdgeMap", "EdgeSDKError", "InputError", "AcceleratorUnavailable", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from edgesdk.batch import process

@@ -109,13 +109,16 @@ class EdgeAnnotator:
         A bundled model name or a model path, as :func:`edgesdk.load` takes it.
     threads : int
         Inference threads (0: every CPU this process may use).
+    device : {"cpu", "gpu", "npu", "auto"}
+        Where the model runs, as :func:`edgesdk.load` takes it.
     detector : Detector, optional
         An already loaded detector to use instead.
     """
 
-    def __init__(self, model: Union[str, Path] = "default", *, threads: int = 0, detector: Any = None):
+    def __init__(self, model: Union[str, Path] = "default", *, threads: int = 0, device: str = "cpu",
+                 detector: Any = None):
         if detector is None:
-            detector = load(model, threads=threads)
+            detector = load(model, threads=threads, device=device)
         self.detector = detector
 
     @classmethod
@@ -171,7 +174,7 @@ class EdgeAnnotator:
         pixels, order, where = read_image(input_image, "RGB", MAX_PIXELS)
         if order != "RGB":
             pixels = np.ascontiguousarray(pixels[:, :, ::-1])
-        h, w = resolution_size(*pixels.shape[:2], detect_resolution)
+        h, w = resolution_size(pixels.shape[0], pixels.shape[1], detect_resolution)
         check_pixels(w, h, f"{where} at detect_resolution {detect_resolution}", MAX_PIXELS)
         small = resize_to_resolution(pixels, detect_resolution)
         del pixels

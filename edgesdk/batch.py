@@ -140,7 +140,8 @@ _worker: Dict[str, Any] = {}
 def _init_worker(options: Dict[str, Any], settings: Settings) -> None:
     from edgesdk.runtime.detector import load
 
-    _worker["detector"] = load(options["model"], threads=options["threads"], low_memory=options["low_memory"])
+    _worker["detector"] = load(options["model"], threads=options["threads"], low_memory=options["low_memory"],
+                               device=options["device"])
     _worker["settings"] = settings
 
 
@@ -183,6 +184,7 @@ def process(
     workers: int = 1,
     threads: int = 0,
     low_memory: bool = False,
+    device: str = "cpu",
     format: str = "png",
     skip_existing: bool = False,
     shard: Optional[Tuple[int, int]] = None,
@@ -203,7 +205,7 @@ def process(
     out : path
         The output folder: ``<name>_edges.png`` and ``<name>_prob.png`` per image, the names
         mirroring the input tree (:func:`edgesdk.inputs.plan`).
-    model, threads, low_memory
+    model, threads, low_memory, device
         As :func:`edgesdk.load`; ``threads=0`` splits the CPUs between the workers.
     workers : int
         Model instances, each in its own process with its share of the CPUs (1: this process).
@@ -240,6 +242,10 @@ def process(
     from edgesdk.cpus import MAX_THREADS, available_cpus
 
     workers = check_count(workers, "workers", 1, MAX_THREADS)
+    from edgesdk.runtime.backends import DEVICES
+
+    if device not in DEVICES:
+        raise InputError(f"device must be one of {', '.join(map(repr, DEVICES))}, got {device!r}")
     threads = check_count(threads, "threads", 0, MAX_THREADS)
     if format not in ("png", "npy"):
         raise InputError(f"format must be 'png' or 'npy', got {format!r}")
@@ -264,12 +270,12 @@ def process(
             Path(out).mkdir(parents=True, exist_ok=True)
             per_worker = threads or max(1, available_cpus() // workers)
             if workers == 1:
-                results = _in_process(tasks, settings, model, per_worker if threads else 0, low_memory,
+                results = _in_process(tasks, settings, model, per_worker if threads else 0, low_memory, device,
                                       stdin if stdin is not None else sys.stdin.buffer, on_detector)
             else:
                 if any(str(t.source) == STDIN for t in tasks):
                     raise InputError("stdin (-) is read in the main process: use workers=1 for it")
-                results = _in_workers(tasks, settings, model, per_worker, low_memory, workers)
+                results = _in_workers(tasks, settings, model, per_worker, low_memory, device, workers)
         for entry in entries:
             if isinstance(entry, Task):
                 record = next(results)
@@ -317,11 +323,11 @@ def _is_plan(inputs) -> bool:
     return not isinstance(inputs, str) and len(inputs) > 0 and all(isinstance(e, (Task, tuple)) for e in inputs)
 
 
-def _in_process(tasks: List[Task], settings: Settings, model, threads: int, low_memory: bool, stdin,
+def _in_process(tasks: List[Task], settings: Settings, model, threads: int, low_memory: bool, device: str, stdin,
                 on_detector) -> Iterator[Record]:
     from edgesdk.runtime.detector import load
 
-    detector = load(model, threads=threads, low_memory=low_memory)
+    detector = load(model, threads=threads, low_memory=low_memory, device=device)
     if on_detector is not None:
         on_detector(detector)
     lanes = 2  # one image in the model while the next is decoded and the last thinned and written
@@ -338,7 +344,7 @@ def _in_process(tasks: List[Task], settings: Settings, model, threads: int, low_
             yield future.result()
 
 
-def _in_workers(tasks: List[Task], settings: Settings, model, threads: int, low_memory: bool,
+def _in_workers(tasks: List[Task], settings: Settings, model, threads: int, low_memory: bool, device: str,
                 workers: int) -> Iterator[Record]:
     import multiprocessing
 
@@ -347,7 +353,7 @@ def _in_workers(tasks: List[Task], settings: Settings, model, threads: int, low_
 
     sidecar = resolve_model(model).resolve()
     read_model_info(sidecar, verify=True)  # a missing or altered model is named here, not by every worker
-    options = {"model": str(sidecar), "threads": threads, "low_memory": low_memory}
+    options = {"model": str(sidecar), "threads": threads, "low_memory": low_memory, "device": device}
     # spawn: a fresh interpreter per worker, never a fork of threads (OpenCV's, LiteRT's) mid-state.
     context = multiprocessing.get_context("spawn")
     try:

@@ -89,7 +89,7 @@ def _detect_videos(args: argparse.Namespace, sources: List[Any]) -> int:
     from edgesdk.runtime.detector import load
     from edgesdk.video import detect_video
 
-    detector = load(args.model, threads=args.threads, low_memory=args.low_memory)
+    detector = load(args.model, threads=args.threads, low_memory=args.low_memory, device=args.device)
     failed = False
     talk = not (args.quiet or args.json)
     for source in sources:
@@ -137,9 +137,10 @@ def _detect_images(args: argparse.Namespace, items: List[str]) -> int:
     loaded: Dict[str, Any] = {}
     records: List[Dict[str, Any]] = []
     jobs = process(entries, out, model=args.model, workers=args.workers, threads=args.threads,
-                   low_memory=args.low_memory, format=args.format, skip_existing=args.skip_existing,
+                   low_memory=args.low_memory, device=args.device, format=args.format, skip_existing=args.skip_existing,
                    manifest=args.jsonl, progress=talk and images >= 2 and sys.stderr.isatty(),
-                   on_detector=lambda d: loaded.update(backend=d.backend.name, threads=d.backend.threads),
+                   on_detector=lambda d: loaded.update(backend=d.backend.name, threads=d.backend.threads,
+                                                       device=d.device),
                    nms=args.nms, thin=args.thin, threshold=args.threshold, max_pixels=args.max_pixels,
                    background=args.background, overlay=args.save_overlay)
     for entry, record in zip(entries, jobs):
@@ -168,6 +169,8 @@ def _detect_images(args: argparse.Namespace, items: List[str]) -> int:
         mean = f"; mean inference {sum(infer_ms) / len(done):.0f} ms" if done else ""
         already = f", {skipped} already done" if skipped else ""
         how = (f"{loaded['backend']}, {loaded['threads']} threads" if loaded else f"{args.workers} workers")
+        if loaded.get("device", "cpu") != "cpu":
+            how += f", on the {loaded['device'].upper()}"
         print(f"{len(done)} of {len(records)} images -> {out}{already} (model {name}, {how}"
               f"{', low memory' if args.low_memory else ''}){mean}")
     return EXIT_BAD_INPUT if failed else EXIT_OK
@@ -176,7 +179,7 @@ def _detect_images(args: argparse.Namespace, items: List[str]) -> int:
 def _annotate_command(args: argparse.Namespace) -> int:
     from edgesdk.annotators import EdgeAnnotator, annotate_files
 
-    annotator = EdgeAnnotator(args.model, threads=args.threads)
+    annotator = EdgeAnnotator(args.model, threads=args.threads, device=args.device)
     failed = done = 0
     for record in annotate_files(annotator, args.inputs, args.out, detect_resolution=args.detect_resolution,
                                  image_resolution=args.image_resolution, safe=args.safe, scribble=args.scribble):
@@ -229,7 +232,8 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     from edgesdk.runtime import bench, list_models
 
     given = args.model or [info.name for info, _ in list_models()]
-    report = bench.report(given, args.size, args.runs, args.warmup, args.threads, low_memory_too=args.low_memory)
+    report = bench.report(given, args.size, args.runs, args.warmup, args.threads, low_memory_too=args.low_memory,
+                          device=args.device)
     rows = report["rows"]
     if args.out:
         fileio.write_json(args.out, report)
@@ -310,10 +314,12 @@ def threads_arg(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgesdk",
-        description="Edge (contour) detection on a CPU: detect edges in images (detect), list and measure the "
-                    "models (models, benchmark), and score edge maps on BSDS500 (eval).",
+        description="Edge (contour) detection on a CPU: detect edges in images and videos (detect), make "
+                    "ControlNet conditioning images (annotate), list and measure the models (models, benchmark), "
+                    "and score edge maps on BSDS500 (eval).",
         epilog="edgesdk COMMAND --help says more about each command.")
     from edgesdk import __version__
+    from edgesdk.runtime.backends import DEVICES
 
     parser.add_argument("--version", action="version", version=f"edgesdk {__version__}")
     from edgesdk.eval.protocol import Protocol
@@ -380,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="refuse an image with more pixels than this, from its header, before decoding it "
                          "(default: %(default)s); an image within it but larger than the model's largest input "
                          "is detected in tiles, in bounded memory")
+    de.add_argument("--device", choices=DEVICES, default="cpu",
+                    help="where the model runs: cpu, gpu, npu (LiteRT accelerators; an error where absent) or auto "
+                         "(the first that works, else the CPU) (default: %(default)s)")
     de.add_argument("--low-memory", action="store_true",
                     help="LiteRT models: rebuild XNNPACK's indirection buffers every run (less memory, more time)")
     de.add_argument("--save-overlay", action="store_true",
@@ -420,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--scribble", action="store_true", help="thick simplified lines instead of soft edges")
     an.add_argument("--model", default="default", help="bundled model name or a .tflite path (default: %(default)s)")
     an.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: 0, every CPU)")
+    an.add_argument("--device", choices=DEVICES, default="cpu",
+                    help="where the model runs: cpu, gpu, npu (LiteRT accelerators; an error where absent) or auto "
+                         "(the first that works, else the CPU) (default: %(default)s)")
     an.add_argument("--quiet", action="store_true", help="print only errors")
     an.set_defaults(run=_annotate_command)
 
@@ -439,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="untimed runs first (default: %(default)s)")
     be.add_argument("--threads", type=threads_arg, default=0, help="inference threads (default: 0, every CPU)")
     be.add_argument("--low-memory", action="store_true", help="also measure each LiteRT model in low-memory mode")
+    be.add_argument("--device", choices=DEVICES, default="cpu",
+                    help="where the model runs: cpu, gpu, npu (LiteRT accelerators; an error where absent) or auto "
+                         "(the first that works, else the CPU) (default: %(default)s)")
     be.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
     be.add_argument("-o", "--out", metavar="FILE", help="also write the report (JSON) to FILE")
     be.set_defaults(run=_benchmark_command)

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from edgesdk import io as fileio
-from edgesdk.errors import EdgeSDKError, InputError
+from edgesdk.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,9 @@ def _quiet_opencv() -> Iterator[None]:
 
 def _open_source(source: Union[str, os.PathLike, int]) -> Tuple[Any, str, Optional[int]]:
     """(capture, name for messages, descriptor to close) for a video file or camera index."""
-    if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
+    if isinstance(source, bool):
+        raise InputError(f"a video source is a path or a camera index, got {source!r}")
+    if isinstance(source, (int, np.integer)):
         where = f"camera {int(source)}"
         if source < 0:
             raise InputError(f"{where}: a camera index is >= 0")
@@ -143,7 +145,7 @@ class _VideoFile:
         os.close(fd)
         self._name = f"/proc/self/fd/{self._dir}/{self.temp}" if os.path.isdir("/proc/self/fd") else \
             os.fspath(path.parent / self.temp)
-        self._writer = cv2.VideoWriter(self._name, cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*FOURCC), fps, size)
+        self._writer = cv2.VideoWriter(self._name, cv2.CAP_FFMPEG, cv2.VideoWriter.fourcc(*FOURCC), fps, size)
         if not self._writer.isOpened():
             self.discard()
             raise fileio.WriteError(f"could not write {path}: OpenCV could not open a {FOURCC} video writer")

@@ -41,7 +41,7 @@ class EdgeDetector:
 
     Parameters
     ----------
-    model, threads, low_memory
+    model, threads, low_memory, device
         As :func:`edgesdk.load` (``threads=1`` by default: one actor per CPU).
     out : path, optional
         Write each image's ``_edges``/``_prob`` files here (atomically, as ``edgesdk detect``
@@ -54,11 +54,11 @@ class EdgeDetector:
     """
 
     def __init__(self, model: Union[str, os.PathLike] = "default", *, threads: int = 1, low_memory: bool = False,
-                 out: Optional[Union[str, os.PathLike]] = None, root: Optional[str] = None, format: str = "png",
+                 device: str = "cpu", out: Optional[Union[str, os.PathLike]] = None, root: Optional[str] = None, format: str = "png",
                  **detect: Any):
         from edgesdk.runtime import load
 
-        self.detector = load(os.fspath(model), threads=threads, low_memory=low_memory)
+        self.detector = load(os.fspath(model), threads=threads, low_memory=low_memory, device=device)
         self.out, self.root, self.format, self.detect = (str(out) if out is not None else None), root, format, detect
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, Any]:

@@ -47,13 +47,14 @@ def peak_rss_mb() -> float:
     return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
 
 
-def measure(model: str, size: int, runs: int, warmup: int, threads: int, low_memory: bool = False) -> Dict:
+def measure(model: str, size: int, runs: int, warmup: int, threads: int, low_memory: bool = False,
+            device: str = "cpu") -> Dict:
     """Latency per stage (ms) and peak RSS (MB) of one model at size x size, in this process."""
     import cv2
 
     from edgesdk.runtime import load
 
-    det = load(model, threads=threads, low_memory=low_memory)
+    det = load(model, threads=threads, low_memory=low_memory, device=device)
     img = cv2.imread(str(sample_image()), cv2.IMREAD_COLOR)
     if img is None:
         raise EdgeSDKError(f"{sample_image()}: the bundled sample image is missing or unreadable")
@@ -72,6 +73,7 @@ def measure(model: str, size: int, runs: int, warmup: int, threads: int, low_mem
         "backend": det.backend.name,
         "precision": det.info.precision,
         "low_memory": low_memory,
+        "device": det.device,
         "size": size,
         "threads": det.backend.threads,  # as used: 0 asks for every CPU the process may use
         "runs": runs,
@@ -117,7 +119,7 @@ def with_memory_modes(models: Sequence[str]) -> List[Tuple[str, bool]]:
 
 
 def run_all(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int, threads: int,
-            low_memory: Union[bool, Sequence[bool]] = False) -> List[Dict]:
+            low_memory: Union[bool, Sequence[bool]] = False, device: str = "cpu") -> List[Dict]:
     """One fresh process per (model, size, memory mode); a failing model is reported, the others still run.
 
     ``low_memory`` is one mode for every model, or one per model.
@@ -127,7 +129,7 @@ def run_all(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int,
     for model, low in zip(models, modes):
         for size in sizes:
             cmd = [sys.executable, "-m", "edgesdk.runtime.bench", model, str(size), str(runs), str(warmup), str(threads),
-                   str(int(low))]
+                   str(int(low)), device]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 rows.append({"model": model, "size": size, "low_memory": low,
@@ -138,7 +140,7 @@ def run_all(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int,
 
 
 def report(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int, threads: int,
-           low_memory_too: bool = False) -> Dict:
+           low_memory_too: bool = False, device: str = "cpu") -> Dict:
     """The benchmark as a document: the machine, the settings and a row per (model, size, memory mode).
 
     ``low_memory_too`` adds a low-memory row for every LiteRT model. This is what
@@ -147,9 +149,9 @@ def report(models: Sequence[str], sizes: Sequence[int], runs: int, warmup: int, 
     import edgesdk
 
     plan = with_memory_modes(models) if low_memory_too else [(m, False) for m in models]
-    rows = run_all([m for m, _ in plan], sizes, runs, warmup, threads, [low for _, low in plan])
+    rows = run_all([m for m, _ in plan], sizes, runs, warmup, threads, [low for _, low in plan], device)
     return {"edgesdk": edgesdk.__version__, "date": time.strftime("%Y-%m-%d"), "machine": machine(),
-            "threads": threads, "runs": runs, "warmup": warmup, "sizes": list(sizes), "rows": rows}
+            "threads": threads, "device": device, "runs": runs, "warmup": warmup, "sizes": list(sizes), "rows": rows}
 
 
 def table(rows: List[Dict]) -> str:
@@ -163,7 +165,8 @@ def table(rows: List[Dict]) -> str:
             continue
         base.setdefault(r["size"], r["total_p50_ms"])
         body.append([
-            r["model"], r["backend"] + (" low-mem" if r.get("low_memory") else ""), str(r["size"]), f"{r['preprocess_p50_ms']:.1f}", f"{r['inference_p50_ms']:.1f}",
+            r["model"], r["backend"] + (f" {r['device']}" if r.get("device", "cpu") != "cpu" else "")
+            + (" low-mem" if r.get("low_memory") else ""), str(r["size"]), f"{r['preprocess_p50_ms']:.1f}", f"{r['inference_p50_ms']:.1f}",
             f"{r['nms_p50_ms']:.1f}", f"{r['thin_p50_ms']:.1f}", f"{r['total_p50_ms']:.1f}", f"{r['total_p95_ms']:.1f}",
             f"{base[r['size']] / r['total_p50_ms']:.2f}x", f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
             "-" if r["ods"] is None else f"{r['ods']:.4f}",
@@ -176,4 +179,10 @@ def table(rows: List[Dict]) -> str:
 if __name__ == "__main__":
     model, size, runs, warmup, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     low_memory = len(sys.argv) > 6 and sys.argv[6] == "1"
-    print(json.dumps(measure(model, size, runs, warmup, threads, low_memory)))
+    device = sys.argv[7] if len(sys.argv) > 7 else "cpu"
+    try:
+        print(json.dumps(measure(model, size, runs, warmup, threads, low_memory, device)))
+    except EdgeSDKError as exc:  # a row of its own, named by the message (not the last line of a traceback)
+        print(json.dumps({"model": model, "size": size, "low_memory": low_memory, "error": str(exc)}))
+    sys.stdout.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # LiteRT's farewell at exit is not this row's business

@@ -21,7 +21,7 @@ from edgesdk.arguments import check_count, check_flag, check_threshold
 from edgesdk.cpus import MAX_THREADS
 from edgesdk.errors import InputError
 from edgesdk.runtime import draw
-from edgesdk.runtime.backends import Backend, dequantize_table, open_backend, quantize
+from edgesdk.runtime.backends import DEVICES, Backend, dequantize_table, open_backend, quantize
 from edgesdk.runtime.geometry import pad_to, plan_inference, plan_tiles, round_up, tile_margin
 from edgesdk.runtime.image import WHITE, ImageLike, read_image
 from edgesdk.runtime.metadata import ModelInfo, bundled_dir, default_model_name, read_model_info
@@ -133,14 +133,18 @@ class EdgeMap:
     def outputs(self, stem: str, format: str = "png", overlay: Optional[np.ndarray] = None,
                 ) -> List[Tuple[str, fileio.Content]]:
         """The files :meth:`save` writes: ``[(name, writer), ...]`` (each encoded when written)."""
-        drawn = [] if overlay is None else [(f"{stem}_overlay.png", fileio.image_writer(overlay))]
+        files: List[Tuple[str, fileio.Content]]
         if format == "png":
-            return [(f"{stem}_edges.png", fileio.edges_writer(self.edges)),
-                    (f"{stem}_prob.png", fileio.probability_writer(self.probability, 8))] + drawn
-        if format == "npy":
-            return [(f"{stem}_edges.npy", fileio.npy_writer(self.edges)),
-                    (f"{stem}_prob.npy", fileio.npy_writer(self.probability))] + drawn
-        raise InputError(f"format must be 'png' or 'npy', got {format!r}")
+            files = [(f"{stem}_edges.png", fileio.edges_writer(self.edges)),
+                     (f"{stem}_prob.png", fileio.probability_writer(self.probability, 8))]
+        elif format == "npy":
+            files = [(f"{stem}_edges.npy", fileio.npy_writer(self.edges)),
+                     (f"{stem}_prob.npy", fileio.npy_writer(self.probability))]
+        else:
+            raise InputError(f"format must be 'png' or 'npy', got {format!r}")
+        if overlay is not None:
+            files.append((f"{stem}_overlay.png", fileio.image_writer(overlay)))
+        return files
 
     def save(self, folder: Union[str, Path], stem: str, format: str = "png",
              overlay: Optional[np.ndarray] = None) -> List[Path]:
@@ -232,9 +236,10 @@ class Detector:
 
     def __init__(self, info: ModelInfo, backend: Backend, path: Path):
         self.info, self.backend, self.path = info, backend, path
+        self.device = backend.device  # where the model runs: "cpu", "gpu" or "npu"
         # What load() was asked for: a pickled Detector is these, loaded again where it lands.
         self.options: Dict = {"model": str(Path(path).with_suffix(".json").resolve()), "threads": backend.threads,
-                              "low_memory": backend.low_memory}
+                              "low_memory": backend.low_memory, "device": backend.device}
         self.buckets = [(b.height, b.width) for b in info.buckets]
         norm = info.input
         self._mean = np.array(norm.mean, np.float32)
@@ -435,7 +440,9 @@ class Detector:
             thin=thin, threads=self.backend.threads, timings=timings)
 
 
-def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0, low_memory: bool = False) -> Detector:
+def load(
+    model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0, low_memory: bool = False, device: str = "cpu",
+) -> Detector:
     """Load a model: ``"default"``, a bundled name, or a path to a .tflite/.ts file (with its .json sidecar).
 
     The file's checksum is verified against its metadata.
@@ -452,16 +459,33 @@ def load(model: Union[str, Path] = DEFAULT_MODEL, *, threads: int = 0, low_memor
         on every run instead of keeping them. Identical results; with the
         bundled model a 1000x1000 detection peaks at 181 instead of 454 MB, for
         1.6x the inference time (docs/results.md).
+    device : {"cpu", "gpu", "npu", "auto"}
+        Where the model runs. "gpu" and "npu" use LiteRT's accelerators (CompiledModel
+        API; operators an accelerator cannot take stay on the CPU), "gpu" a CUDA GPU for a
+        TorchScript model; either raises :class:`AcceleratorUnavailable` where this machine
+        has none. "auto" takes the GPU, else the NPU, else the CPU, and never fails for want
+        of one. ``Detector.device`` says which was taken. Accelerators compute in their own
+        precision: results are close to, not bit-identical with, the CPU's.
+
+    Raises
+    ------
+    AcceleratorUnavailable
+        ``device`` names an accelerator this machine (or the installed runtime) does not have.
     """
     threads = check_count(threads, "threads", 0, MAX_THREADS)
     low_memory = check_flag(low_memory, "low_memory")
+    if device not in DEVICES:
+        raise InputError(f"device must be one of {', '.join(map(repr, DEVICES))}, got {device!r}")
     sidecar = resolve_model(model)
     info, path = read_model_info(sidecar, verify=True)
-    detector = Detector(info, open_backend(path, info, threads, low_memory), path)
-    detector.options = {"model": str(sidecar.resolve()), "threads": threads, "low_memory": low_memory}
+    detector = Detector(info, open_backend(path, info, threads, low_memory, device), path)
+    # What was asked for, not what was found: a pickled "auto" looks again where it lands.
+    detector.options = {"model": str(sidecar.resolve()), "threads": threads, "low_memory": low_memory,
+                        "device": device}
     return detector
 
 
 def _reload(options: Dict) -> Detector:
     """A pickled Detector, loaded again (its file's checksum verified again) where it is unpickled."""
-    return load(options["model"], threads=options["threads"], low_memory=options["low_memory"])
+    return load(options["model"], threads=options["threads"], low_memory=options["low_memory"],
+                device=options.get("device", "cpu"))

@@ -14,10 +14,14 @@ from typing import Optional, Protocol, Tuple
 
 import numpy as np
 
-from edgesdk.errors import EdgeSDKError
+from edgesdk.errors import AcceleratorUnavailable, EdgeSDKError
 from edgesdk.runtime.metadata import ModelInfo
 
-__all__ = ["Backend", "BackendUnavailable", "open_backend", "quantize", "dequantize", "dequantize_table"]
+__all__ = ["AcceleratorUnavailable", "Backend", "BackendUnavailable", "DEVICES", "open_backend", "quantize",
+           "dequantize", "dequantize_table"]
+
+# Where a model may run: "auto" takes the first accelerator that works (GPU, then NPU), else the CPU.
+DEVICES = ("cpu", "gpu", "npu", "auto")
 
 
 class BackendUnavailable(EdgeSDKError):
@@ -26,6 +30,7 @@ class BackendUnavailable(EdgeSDKError):
 
 class Backend(Protocol):
     name: str
+    device: str  # where it runs: "cpu", "gpu" or "npu" ("auto" resolved)
     low_memory: bool
     threads: int  # inference threads in use
     # (dtype, scale, zero point) the model takes; (float32, 0.0, 0) for a float input.
@@ -55,16 +60,17 @@ def dequantize_table(dtype, scale: float, zero_point: int) -> np.ndarray:
     return dequantize(levels, scale, zero_point)
 
 
-def open_backend(path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False) -> Backend:
-    """The backend that runs ``path`` as its metadata says (imported only when used)."""
+def open_backend(path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False,
+                 device: str = "cpu") -> Backend:
+    """The backend that runs ``path`` as its metadata says (imported only when used), on ``device``."""
     if info.backend == "litert":
         from edgesdk.runtime.backends.litert import LiteRTBackend
 
-        return LiteRTBackend(path, info, threads, low_memory)
+        return LiteRTBackend(path, info, threads, low_memory, device)
     if low_memory:
         raise EdgeSDKError(f"{path}: low_memory applies to LiteRT (.tflite) models, not {info.backend}")
     if info.backend == "torchscript":
         from edgesdk.runtime.backends.torchscript import TorchScriptBackend
 
-        return TorchScriptBackend(path, info, threads)
+        return TorchScriptBackend(path, info, threads, device)
     raise EdgeSDKError(f"{path}: unknown backend {info.backend!r}")

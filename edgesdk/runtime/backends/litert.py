@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 
 from edgesdk.cpus import available_cpus
 from edgesdk.errors import EdgeSDKError
-from edgesdk.runtime.backends import BackendUnavailable, dequantize, quantize
+from edgesdk.runtime.backends import AcceleratorUnavailable, BackendUnavailable, dequantize, quantize
 from edgesdk.runtime.metadata import ModelInfo
 
 logger = logging.getLogger(__name__)
@@ -54,20 +55,38 @@ class LiteRTBackend:
     each operator, which is most of XNNPACK's memory on large images. The
     outputs are bit-identical; each run costs the time to rebuild them.
 
+    ``device="gpu"`` or ``"npu"`` compiles it with LiteRT's CompiledModel API for that
+    accelerator, the operators it cannot take left on the CPU; ``"auto"`` takes the
+    first of them that this machine has, else the CPU (XNNPACK).
+
     One backend may be shared between threads: an interpreter (and the
-    low-memory mode's buffers) holds one run's tensors, so runs take a lock
+    compiled model's buffers) holds one run's tensors, so runs take a lock
     and go one at a time; the caller's pre- and post-processing stay parallel.
     """
 
-    def __init__(self, path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False):
+    def __init__(self, path: Path, info: ModelInfo, threads: int = 0, low_memory: bool = False,
+                 device: str = "cpu"):
         Interpreter, self.name = _litert_interpreter()
         self.low_memory = low_memory
         # LiteRT's own default is one thread (59 vs 32 ms at 1000x1000 on 2 cores): 0 means every CPU we may use.
         self.threads = threads if threads > 0 else available_cpus()
         self._runners: Dict[Optional[str], Tuple] = {}
         self._native: Dict[str, Any] = {}
-        if low_memory:
-            self._native["compiled"] = _compiled_model(path, self.threads)
+        self.device = "cpu"
+        for accelerator in {"gpu": ["gpu"], "npu": ["npu"], "auto": ["gpu", "npu"]}.get(device, []):
+            try:
+                self._native["compiled"] = _compiled_model(path, self.threads, low_memory, accelerator)
+            except AcceleratorUnavailable as exc:
+                if device != "auto":
+                    raise
+                logger.info("device='auto': %s; trying the next", exc)
+                continue
+            self.device = accelerator
+            break
+        if self.device == "cpu" and low_memory:
+            self._native["compiled"] = _compiled_model(path, self.threads, low_memory)
+        self.compiled = "compiled" in self._native
+        if self.compiled:
             # LiteRT logs an INFO line per accelerator when the model's environment is destroyed:
             # release it under the capture, when the backend is collected or, at the latest,
             # at interpreter exit (before module teardown, when no capture could run).
@@ -82,7 +101,7 @@ class LiteRTBackend:
         if missing:
             raise EdgeSDKError(f"{path}: signatures {missing} named in the metadata are not in the file")
         self._lock = threading.Lock()
-        self._logged_first_run = low_memory  # the low-memory path captures its setup log itself
+        self._logged_first_run = self.compiled  # the compiled path captures its setup log itself
         self.input_type = self._common_input_type(path, info)
         self.output_type = self._common_output_type(path, info)
 
@@ -122,7 +141,7 @@ class LiteRTBackend:
             runner = self.interpreter.get_signature_runner(bucket)
             (in_name, in_det), = runner.get_input_details().items()
             (out_name, out_det), = runner.get_output_details().items()
-            if self.low_memory:
+            if self.compiled:
                 cm = self._native["compiled"]
                 index = cm.get_signature_index(bucket)
                 buffers = (cm.create_input_buffers(index), cm.create_output_buffers(index))
@@ -181,31 +200,83 @@ def _builtin_resolver():
     return OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
 
 
-def _compiled_model(path: Path, threads: int):
-    """LiteRT's CompiledModel on the CPU (XNNPACK) with transient indirection buffers."""
+_ACCELERATORS = {"gpu": "GPU", "npu": "NPU"}
+
+
+def _compiled_model(path: Path, threads: int, low_memory: bool = True, accelerator: Optional[str] = None):
+    """LiteRT's CompiledModel: on the CPU (XNNPACK), or on ``accelerator`` with the CPU for what it cannot run.
+
+    ``low_memory``: XNNPACK's transient indirection buffers (for the CPU's share).
+
+    Raises
+    ------
+    AcceleratorUnavailable
+        LiteRT has no such accelerator here (it failed to compile for it, or, for the
+        NPU, no vendor runtime registered one: LiteRT then runs it all on the CPU
+        and says so only in its log).
+    """
     try:
         from ai_edge_litert.compiled_model import CompiledModel
         from ai_edge_litert.environment import Environment, EnvironmentOptions
         from ai_edge_litert.hardware_accelerator import HardwareAccelerator
         from ai_edge_litert.options import CpuOptions, Options
     except ImportError:
+        what = f"device={accelerator!r}" if accelerator else "low_memory"
         raise BackendUnavailable(
-            "low_memory needs LiteRT's CompiledModel API: pip install 'ai-edge-litert>=2.1'"
+            f"{what} needs LiteRT's CompiledModel API: pip install 'ai-edge-litert>=2.1'"
         ) from None
-    flags = _XNNPACK_QS8 | _XNNPACK_QU8 | _XNNPACK_TRANSIENT_INDIRECTION_BUFFER
-    options = Options(hardware_accelerators=HardwareAccelerator.CPU,
-                      cpu_options=CpuOptions(num_threads=threads, xnnpack_flags=flags))
+    flags = _XNNPACK_QS8 | _XNNPACK_QU8 | (_XNNPACK_TRANSIENT_INDIRECTION_BUFFER if low_memory else 0)
+    hardware = HardwareAccelerator.CPU
+    if accelerator == "gpu":
+        hardware = HardwareAccelerator.GPU | HardwareAccelerator.CPU
+    elif accelerator == "npu":
+        # The NPU alone: with the CPU allowed, a machine without an NPU compiles too and runs it all on
+        # the CPU, saying so only in a log line printed once per process. So "npu" means the whole
+        # model on the NPU, or AcceleratorUnavailable.
+        hardware = HardwareAccelerator.NPU
+    options = Options(hardware_accelerators=hardware, cpu_options=CpuOptions(num_threads=threads, xnnpack_flags=flags))
     with _native_stderr() as logged:
+        failure = None
         try:
-            # No vendor compiler plugins: this is a plain CPU model (and scanning for them only logs errors).
-            env = Environment.create(options=EnvironmentOptions(
-                runtime_path=None, compiler_plugin_path=str(path.parent / ".no-plugins")))
+            if accelerator == "npu":
+                # The NPU comes from a vendor's dispatch library and compiler plugin, which LiteRT finds itself.
+                env = Environment.create()
+            else:
+                # No vendor compiler plugins: this is a plain CPU/GPU model (and scanning for them only logs errors).
+                env = Environment.create(options=EnvironmentOptions(
+                    runtime_path=None, compiler_plugin_path=str(path.parent / ".no-plugins")))
             model = CompiledModel.from_file(str(path), environment=env, options=options)
         except RuntimeError as exc:
-            detail = " ".join((str(exc) + " " + logged()).split())
-            raise EdgeSDKError(f"{path}: LiteRT could not compile the model: {detail[-400:]}") from None
+            failure = str(exc)
+        if failure is not None:
+            # The failed attempt's environment is released here, under the capture (the exception and
+            # its frames are gone once its block ends): its teardown logs a line per accelerator.
+            env = None
+            detail = " ".join((failure + " " + logged()).split())
+            if accelerator == "npu":
+                logger.debug("LiteRT, compiling for the NPU: %s", detail)
+                raise AcceleratorUnavailable(
+                    "device='npu': LiteRT found no NPU here that runs the whole model (an NPU needs its vendor's "
+                    "runtime, such as Qualcomm's, MediaTek's or Intel's)")
+            if accelerator is not None:
+                raise AcceleratorUnavailable(
+                    f"device={accelerator!r}: LiteRT could not use a {_ACCELERATORS[accelerator]} on this machine "
+                    f"({_last_error(detail)})")
+            raise EdgeSDKError(f"{path}: LiteRT could not compile the model: {detail[-400:]}")
         _forward_warnings(logged())
+    if accelerator is not None and not model.is_fully_accelerated():
+        logger.info("%s: some operators run on the CPU, the rest on the %s", path.name, _ACCELERATORS[accelerator])
     return model
+
+
+def _last_error(detail: str) -> str:
+    """The telling part of LiteRT's log for a failed compile: the first known cause, up to the next log line."""
+    for marker in ("No adapters found", "Failed to initialize", "ERROR"):
+        at = detail.find(marker)
+        if at >= 0:
+            cause = re.split(r" (?:WARNING|INFO|ERROR|E\d{4}|W\d{4}|===|└)", detail[at + len(marker):], maxsplit=1)[0]
+            return (marker + cause).strip()[:200]
+    return detail[-200:]
 
 
 def _release_quietly(*holders: dict) -> None:
