@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 # ValueError), so that callers can catch them without importing a submodule.
 from edgesdk.errors import AcceleratorUnavailable, EdgeSDKError, InputError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["load", "process", "Detector", "EdgeMap", "EdgeSDKError", "InputError", "AcceleratorUnavailable", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
