@@ -78,14 +78,17 @@ def _detect_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise EdgeSDKError(f"{out}: the output folder is an existing file")
-    status = _detect_images(args, images) if images else EXIT_OK
+    doc: Dict[str, Any] = {}  # --json: one document for the images and the videos
+    status = _detect_images(args, images, doc) if images else EXIT_OK
     sources: List[Any] = videos + ([args.source] if args.source is not None else [])
     if sources:
-        status = max(status, _detect_videos(args, sources))
+        status = max(status, _detect_videos(args, sources, doc.setdefault("videos", [])))
+    if args.json:
+        print(json.dumps({"images": [], "videos": [], **doc}, indent=2))
     return status
 
 
-def _detect_videos(args: argparse.Namespace, sources: List[Any]) -> int:
+def _detect_videos(args: argparse.Namespace, sources: List[Any], records: List[Dict[str, Any]]) -> int:
     from edgesdk.runtime.detector import load
     from edgesdk.video import detect_video
 
@@ -100,14 +103,13 @@ def _detect_videos(args: argparse.Namespace, sources: List[Any]) -> int:
                              threshold=args.threshold, background=args.background)
         except (EdgeSDKError, ValueError, OSError) as exc:
             print(f"edgesdk detect: error: {exc}", file=sys.stderr)
+            records.append({"input": str(source), "error": str(exc)})
             failed = True
             continue
-        if args.json:
-            print(json.dumps({"input": r.source, "outputs": [str(p) for p in r.outputs], "frames": r.frames,
-                              "failed_frames": r.failed, "fps": r.fps, "width": r.width, "height": r.height,
-                              "skipped": r.skipped,
-                              "frames_per_second": None if r.skipped else round(r.frames_per_second, 2)}))
-        elif talk:
+        records.append({"input": r.source, "outputs": [str(p) for p in r.outputs], "frames": r.frames,
+                        "failed_frames": r.failed, "fps": r.fps, "width": r.width, "height": r.height,
+                        "skipped": r.skipped, "frames_per_second": None if r.skipped else round(r.frames_per_second, 2)})
+        if talk:
             kept = " (already done)" if r.skipped else f"; {r.frames_per_second:.1f} frames/s"
             print(f"{r.source}: {r.frames} frames, {r.width}x{r.height} at {r.fps:g} fps -> "
                   f"{', '.join(str(p) for p in r.outputs)}{kept}")
@@ -115,7 +117,7 @@ def _detect_videos(args: argparse.Namespace, sources: List[Any]) -> int:
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
-def _detect_images(args: argparse.Namespace, items: List[str]) -> int:
+def _detect_images(args: argparse.Namespace, items: List[str], doc: Dict[str, Any]) -> int:
     from tqdm.auto import tqdm
 
     from edgesdk.batch import process
@@ -158,13 +160,12 @@ def _detect_images(args: argparse.Namespace, items: List[str]) -> int:
     skipped = sum(bool(r.get("skipped")) for r in records)
     failed = sum("error" in r for r in records)
     name = read_model_info(resolve_model(args.model), verify=False)[0].name if images else None
-    if args.json:
-        print(json.dumps({
-            "model": name, "backend": loaded.get("backend"), "low_memory": bool(images and args.low_memory),
-            "threads": loaded.get("threads"), "workers": args.workers, "out": str(out), "done": len(done),
-            "skipped": skipped, "failed": failed, "images": records,
-        }, indent=2))
-    elif talk and images:
+    doc.update({
+        "model": name, "backend": loaded.get("backend"), "device": loaded.get("device"),
+        "low_memory": bool(images and args.low_memory), "threads": loaded.get("threads"), "workers": args.workers,
+        "out": str(out), "done": len(done), "skipped": skipped, "failed": failed, "images": records,
+    })
+    if talk and images:
         infer_ms = [r["timings_ms"]["inference"] for r in done]
         mean = f"; mean inference {sum(infer_ms) / len(done):.0f} ms" if done else ""
         already = f", {skipped} already done" if skipped else ""

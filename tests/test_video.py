@@ -89,8 +89,11 @@ def test_a_camera_that_is_not_there_is_a_clean_error(tmp_path):
 def test_a_bad_video_is_named_and_the_other_inputs_are_done(tmp_path):
     (tmp_path / "fake.mp4").write_text("not a video")
     clip = _clip(tmp_path / "clip.avi", 3)
-    r = _cli("detect", "fake.mp4", clip, SAMPLE / "101027.jpg", "-o", "out", "--quiet", cwd=tmp_path)
+    r = _cli("detect", "fake.mp4", clip, SAMPLE / "101027.jpg", "-o", "out", "--json", cwd=tmp_path)
     assert r.returncode == 2 and "fake.mp4: not a video" in r.stderr and "Traceback" not in r.stderr
+    doc = json.loads(r.stdout)  # one document for the images and the videos
+    assert [v["input"] for v in doc["videos"]] == ["fake.mp4", str(clip)] and "error" in doc["videos"][0]
+    assert doc["videos"][1]["frames"] == 3 and doc["images"][0]["edge_pixels"] > 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "101027_edges.png", "101027_prob.png", "clip_edges.mp4"]  # no temporary file left behind
 
