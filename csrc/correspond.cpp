@@ -83,6 +83,7 @@ class RowAssignment {
     col_dist_.assign(ncols, kInf);
     col_pred_.assign(ncols, -1);
     col_done_.assign(ncols, 0);
+    heap_pos_.assign(ncols, -1);
     row_match.assign(static_cast<size_t>(nr), -1);
 
     for (int s = 0; s < nr; ++s) {
@@ -96,10 +97,8 @@ class RowAssignment {
       int end = -1;
       Cost reach = 0;
       while (!heap_.empty()) {
-        std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
-        const auto [d, c] = heap_.back();
-        heap_.pop_back();
-        if (col_done_[c] || d > col_dist_[c]) continue;
+        const int c = pop();
+        const Cost d = col_dist_[c];
         col_done_[c] = 1;
         if (col_match_[c] < 0) {
           end = c;
@@ -125,6 +124,8 @@ class RowAssignment {
         if (r == s) break;
         c = previous;
       }
+      for (const int c : heap_) heap_pos_[c] = -1;
+      heap_.clear();
       for (const int c : touched_) {
         col_dist_[c] = kInf;
         col_done_[c] = 0;
@@ -170,15 +171,65 @@ class RowAssignment {
       if (col_dist_[c] == kInf) touched_.push_back(c);
       col_dist_[c] = nd;
       col_pred_[c] = r;
-      heap_.emplace_back(nd, c);
-      std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+      push_or_decrease(c);
     }
+  }
+
+  // An indexed 4-ary min-heap of columns keyed by (col_dist_, column): each column is in it at
+  // most once and its key only decreases. It pops columns in exactly the order a heap of
+  // (distance, column) entries with stale ones skipped would, with fewer entries to move.
+  bool before(int a, int b) const {
+    return col_dist_[a] < col_dist_[b] || (col_dist_[a] == col_dist_[b] && a < b);
+  }
+
+  void place(size_t i, int c) {
+    heap_[i] = c;
+    heap_pos_[c] = static_cast<int>(i);
+  }
+
+  void push_or_decrease(int c) {
+    size_t i;
+    if (heap_pos_[c] < 0) {
+      i = heap_.size();
+      heap_.push_back(c);
+    } else {
+      i = static_cast<size_t>(heap_pos_[c]);
+    }
+    while (i > 0) {
+      const size_t up = (i - 1) / 4;
+      if (!before(c, heap_[up])) break;
+      place(i, heap_[up]);
+      i = up;
+    }
+    place(i, c);
+  }
+
+  int pop() {
+    const int top = heap_[0];
+    heap_pos_[top] = -1;
+    const int last = heap_.back();
+    heap_.pop_back();
+    const size_t n = heap_.size();
+    if (n == 0) return top;
+    size_t i = 0;
+    for (;;) {
+      const size_t first = 4 * i + 1;
+      if (first >= n) break;
+      size_t best = first;
+      for (size_t k = first + 1; k < std::min(first + 4, n); ++k)
+        if (before(heap_[k], heap_[best])) best = k;
+      if (!before(heap_[best], last)) break;
+      place(i, heap_[best]);
+      i = best;
+    }
+    place(i, last);
+    return top;
   }
 
   std::vector<Cost> row_pot_, row_dist_, col_pot_, col_dist_;
   std::vector<int> col_match_, col_pred_, touched_, rows_seen_;
   std::vector<std::uint8_t> col_done_;
-  std::vector<std::pair<Cost, int>> heap_;
+  std::vector<int> heap_, heap_pos_;
 };
 
 // near[p] = 1 when the (2 r + 1)^2 box around p holds a nonzero pixel of b:
