@@ -135,13 +135,20 @@ class _VideoFile:
     def __init__(self, path: Path, fps: float, size: Tuple[int, int]):
         self.path, self.frames = path, 0
         self._writer = cv2.VideoWriter()  # not open yet: discard() may run before the real one exists
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._dir = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dir = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise fileio.WriteError(f"could not write {path}: {exc.strerror or exc}") from None
         # Named through the folder's descriptor: an ASCII path FFmpeg can open whatever the folder's
         # name, ending in .mp4 so that it picks the container. O_EXCL first: never through a planted link.
         self.temp = f"{fileio.TEMP_PREFIX}{secrets.token_hex(6)}.mp4"
-        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666,
-                     dir_fd=self._dir)
+        try:
+            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666,
+                         dir_fd=self._dir)
+        except OSError as exc:
+            os.close(self._dir)
+            raise fileio.WriteError(f"could not write {path}: {exc.strerror or exc}") from None
         os.close(fd)
         self._name = f"/proc/self/fd/{self._dir}/{self.temp}" if os.path.isdir("/proc/self/fd") else \
             os.fspath(path.parent / self.temp)

@@ -129,3 +129,13 @@ def test_oversized_frames_are_refused_from_the_header(tmp_path, detector):
     with pytest.raises(InputError, match="above max_pixels=1000"):
         detect_video(detector, clip, tmp_path / "out", max_pixels=1000)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_write_error(tmp_path, detector):
+    from edgesdk.io import WriteError
+
+    clip = _clip(tmp_path / "clip.avi", 2)
+    (tmp_path / "taken").write_text("a file where the folder would go")
+    with pytest.raises(WriteError, match="could not write"):
+        detect_video(detector, clip, tmp_path / "taken")
+    assert (tmp_path / "taken").read_text() == "a file where the folder would go"
