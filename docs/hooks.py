@@ -4,8 +4,9 @@
   subcommand, from the argparse parser itself.
 - ``<!-- edgesdk:models -->`` becomes the bundled models' table: accuracy from each sidecar,
   latency and memory from ``docs/reports/runtime-benchmark.json`` (``edgesdk benchmark -o``).
-- ``<!-- edgesdk:include reports/NAME.md -->`` becomes that report (the benchmark suite's), and
-  ``<!-- edgesdk:teacher-ratios -->`` its students-against-the-teacher ratios.
+- ``<!-- edgesdk:include reports/NAME.md -->`` becomes that report (the benchmark suite's),
+  ``<!-- edgesdk:teacher-ratios -->`` its students-against-the-teacher ratios and
+  ``<!-- edgesdk:bulk -->`` its bulk-detection numbers in a sentence (the README's too).
 - ``cards/<name>.md`` pages are the model cards shipped beside the models
   (``edgesdk/models/<name>.md``), their repository links rewritten for the site.
 
@@ -119,6 +120,24 @@ def teacher_ratios(report_path: Path = BENCHMARK_REPORT) -> str:
     return "\n".join(lines)
 
 
+def bulk_summary(report_path: Path = BENCHMARK_REPORT, link: str = "docs/benchmarks.md#the-last-full-run") -> str:
+    """One sentence of the bulk-detection numbers (pytest benchmarks -m bench): the README's and the scale page's."""
+    doc = json.loads(Path(report_path).read_text())
+    if not doc["settings"]["full"]:
+        raise ValueError(f"{report_path} is a smoke run's report: run pytest benchmarks -m bench --bench-report docs/reports")
+    rows = {r["contender"]: r for r in doc["ratios"] if r["suite"].startswith("bulk detection")}
+    loop, workers, ray = rows["one image at a time"], rows["process, a worker per CPU"], rows["Ray Data, an actor per CPU"]
+    m = doc["machine"]
+
+    def rate(r: Dict) -> str:
+        return r["notes"].split(",")[0]
+
+    return (f"Measured side by side on {m['cores']} cores ({m['cpu']}), {doc['date']}: one image at a time "
+            f"{rate(loop)}; `--workers {m['cores']}` {rate(workers)}, {workers['speedup']:.2f}× "
+            f"({workers['notes'].split(', ')[1]}); Ray Data with {m['cores']} one-thread actors {rate(ray)}, "
+            f"{ray['speedup']:.2f}× (its start-up counted) ([report]({link})).")
+
+
 def included_report(name: str) -> str:
     """A report the code wrote under docs/ (e.g. reports/benchmark.md), its title dropped for the page it sits in."""
     text = (REPO / "docs" / name).read_text()
@@ -145,6 +164,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         markdown = markdown.replace("<!-- edgesdk:models -->", models_table(card_links="cards/"))
     if "<!-- edgesdk:measured-on -->" in markdown:
         markdown = markdown.replace("<!-- edgesdk:measured-on -->", measured_on())
+    if "<!-- edgesdk:bulk -->" in markdown:
+        markdown = markdown.replace("<!-- edgesdk:bulk -->", bulk_summary(link="benchmarks.md#the-last-full-run"))
     if "<!-- edgesdk:teacher-ratios -->" in markdown:
         markdown = markdown.replace("<!-- edgesdk:teacher-ratios -->", teacher_ratios())
     for name in re.findall(r"<!-- edgesdk:include ([\w./-]+\.md) -->", markdown):

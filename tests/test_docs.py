@@ -104,3 +104,13 @@ def test_the_results_page_claims_only_what_the_benchmark_report_shows():
     # And the table the page renders from it has a row per student and size.
     table = _hooks().teacher_ratios()
     assert "| 1000×1000 | model-int8 |" in table and "| 512×512 | so-model-int8 (low memory) |" in table
+
+
+def test_the_readme_bulk_numbers_are_the_reports():
+    # The "At scale" sentence is rendered from docs/reports/benchmark.json (pytest benchmarks -m bench).
+    readme = (REPO / "README.md").read_text()
+    expected = _hooks().bulk_summary()
+    assert expected in readme, f"paste into the README's At scale section:\n{expected}"
+    doc = json.loads((REPO / "docs" / "reports" / "benchmark.json").read_text())
+    workers = [r for r in doc["ratios"] if r["contender"] == "process, a worker per CPU"]
+    assert f"{workers[0]['speedup']:.2f}×" in expected
