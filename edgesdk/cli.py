@@ -400,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--max-frames", type=count_arg(1, "a number of frames"), metavar="N",
                     help="videos and cameras: stop after N frames")
     de.add_argument("--skip-existing", action="store_true",
-                    help="keep an input's outputs when both are already there and decode (to finish an interrupted run)")
+                    help="keep an input's outputs when all are already there and whole (a video: every frame), to "
+                         "finish an interrupted run")
     de.add_argument("--background", type=background_arg, default=(255, 255, 255),
                     help="what transparent pixels are composited over: white (default), black, a gray level, "
                          "#RRGGBB or R,G,B")
