@@ -108,7 +108,11 @@ def _detect_videos(args: argparse.Namespace, sources: List[Any], records: List[D
             continue
         records.append({"input": r.source, "outputs": [str(p) for p in r.outputs], "frames": r.frames,
                         "failed_frames": r.failed, "fps": r.fps, "width": r.width, "height": r.height,
-                        "skipped": r.skipped, "frames_per_second": None if r.skipped else round(r.frames_per_second, 2)})
+                        "skipped": r.skipped, "frames_per_second": None if r.skipped else round(r.frames_per_second, 2),
+                        "short_by": r.short_by})
+        if r.short_by:
+            print(f"edgesdk detect: warning: {r.source}: {r.short_by} of the frames its container states could not "
+                  "be read (a damaged or truncated file); the others are written", file=sys.stderr)
         if talk:
             kept = " (already done)" if r.skipped else f"; {r.frames_per_second:.1f} frames/s"
             print(f"{r.source}: {r.frames} frames, {r.width}x{r.height} at {r.fps:g} fps -> "

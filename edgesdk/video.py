@@ -69,6 +69,9 @@ class VideoResult:
         The frame size.
     skipped : bool
         The outputs were there, whole, and were kept (``skip_existing``).
+    short_by : int
+        Frames the file's container states but that could not be read (a damaged or
+        truncated file ends early; 0 when all were read).
     """
 
     source: str
@@ -80,6 +83,7 @@ class VideoResult:
     width: int = 0
     height: int = 0
     skipped: bool = False
+    short_by: int = 0
 
     @property
     def frames_per_second(self) -> float:
@@ -315,8 +319,8 @@ def detect_video(
         if overlay:
             writers.append(_VideoFile(folder / f"{stem}_overlay.mp4", fps, (width, height)))
         log = Manifest(manifest) if manifest is not None else None
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if fd is not None else 0
-        total = min(total, max_frames) if max_frames and total > 0 else (max_frames or total)
+        stated = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0) if fd is not None else 0
+        total = min(stated, max_frames) if max_frames and stated > 0 else (max_frames or stated)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -358,6 +362,10 @@ def detect_video(
                 bar.close()
         if result.frames == 0:
             raise InputError(f"{where}: no frame could be read")
+        if fd is not None and 0 < result.frames < total:
+            # A damaged or truncated file ends early; what could be read is written and said so.
+            result.short_by = total - result.frames
+            logger.info("%s: the container states %d frames, %d could be read", where, total, result.frames)
         result.outputs = [w.commit() for w in writers]
         result.seconds = time.perf_counter() - started
         return result

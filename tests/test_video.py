@@ -139,3 +139,17 @@ def test_an_output_folder_that_cannot_be_made_is_a_write_error(tmp_path, detecto
     with pytest.raises(WriteError, match="could not write"):
         detect_video(detector, clip, tmp_path / "taken")
     assert (tmp_path / "taken").read_text() == "a file where the folder would go"
+
+
+def test_a_truncated_video_writes_what_it_holds_and_says_so(tmp_path, detector):
+    clip = _clip(tmp_path / "clip.avi", 6)
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 2 // 3])  # the header (and its frame count) stays; the last frames go
+    r = _cli("detect", cut, "-o", tmp_path / "out", "--json", cwd=tmp_path)
+    (video,) = json.loads(r.stdout)["videos"]
+    if video.get("error"):  # a container OpenCV cannot open at all once cut: named, not a crash
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        return
+    assert 0 < video["frames"] < 6 and video["short_by"] == 6 - video["frames"]
+    assert "could not be read" in r.stderr and len(_read_all(tmp_path / "out" / "cut_edges.mp4")[0]) == video["frames"]
