@@ -240,12 +240,10 @@ def process(
 
     from edgesdk.arguments import check_count, check_flag
     from edgesdk.cpus import MAX_THREADS, available_cpus
+    from edgesdk.runtime.backends import check_device
 
     workers = check_count(workers, "workers", 1, MAX_THREADS)
-    from edgesdk.runtime.backends import DEVICES
-
-    if device not in DEVICES:
-        raise InputError(f"device must be one of {', '.join(map(repr, DEVICES))}, got {device!r}")
+    device = check_device(device)
     threads = check_count(threads, "threads", 0, MAX_THREADS)
     if format not in ("png", "npy"):
         raise InputError(f"format must be 'png' or 'npy', got {format!r}")

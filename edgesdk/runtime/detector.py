@@ -21,7 +21,7 @@ from edgesdk.arguments import check_count, check_flag, check_threshold
 from edgesdk.cpus import MAX_THREADS
 from edgesdk.errors import InputError
 from edgesdk.runtime import draw
-from edgesdk.runtime.backends import DEVICES, Backend, dequantize_table, open_backend, quantize
+from edgesdk.runtime.backends import Backend, check_device, dequantize_table, open_backend, quantize
 from edgesdk.runtime.geometry import pad_to, plan_inference, plan_tiles, round_up, tile_margin
 from edgesdk.runtime.image import WHITE, ImageLike, read_image
 from edgesdk.runtime.metadata import ModelInfo, bundled_dir, default_model_name, read_model_info
@@ -474,8 +474,7 @@ def load(
     """
     threads = check_count(threads, "threads", 0, MAX_THREADS)
     low_memory = check_flag(low_memory, "low_memory")
-    if device not in DEVICES:
-        raise InputError(f"device must be one of {', '.join(map(repr, DEVICES))}, got {device!r}")
+    device = check_device(device)
     sidecar = resolve_model(model)
     info, path = read_model_info(sidecar, verify=True)
     detector = Detector(info, open_backend(path, info, threads, low_memory, device), path)

@@ -14,14 +14,21 @@ from typing import Optional, Protocol, Tuple
 
 import numpy as np
 
-from edgesdk.errors import AcceleratorUnavailable, EdgeSDKError
+from edgesdk.errors import AcceleratorUnavailable, EdgeSDKError, InputError
 from edgesdk.runtime.metadata import ModelInfo
 
-__all__ = ["AcceleratorUnavailable", "Backend", "BackendUnavailable", "DEVICES", "open_backend", "quantize",
+__all__ = ["AcceleratorUnavailable", "Backend", "BackendUnavailable", "DEVICES", "check_device", "open_backend", "quantize",
            "dequantize", "dequantize_table"]
 
 # Where a model may run: "auto" takes the first accelerator that works (GPU, then NPU), else the CPU.
 DEVICES = ("cpu", "gpu", "npu", "auto")
+
+
+def check_device(device: object) -> str:
+    """``device`` if it is one of :data:`DEVICES`; otherwise an InputError naming them."""
+    if device not in DEVICES:
+        raise InputError(f"device must be one of {', '.join(map(repr, DEVICES))}, got {device!r}")
+    return device  # type: ignore[return-value]
 
 
 class BackendUnavailable(EdgeSDKError):
