@@ -9,16 +9,16 @@ import numpy as np
 
 from edgesdk.arguments import check_count, is_number
 from edgesdk.errors import InputError
+from edgesdk.runtime.image import rgb_triple
 
 RED: Tuple[int, int, int] = (255, 0, 0)
 
 
 def check_rgb(value: object, what: str) -> Tuple[int, int, int]:
     """``value`` as an (R, G, B) of integers 0-255, or an InputError naming ``what``."""
-    from edgesdk.arguments import is_int
-
-    if isinstance(value, (tuple, list, np.ndarray)) and len(value) == 3 and all(is_int(v, 0) and v <= 255 for v in value):
-        return tuple(int(v) for v in value)  # type: ignore[return-value]
+    rgb = rgb_triple(value)
+    if rgb is not None:
+        return rgb
     raise InputError(f"{what} must be an (R, G, B) of integers 0-255, got {value!r}")
 
 

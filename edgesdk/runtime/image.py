@@ -263,14 +263,24 @@ def read_stream(stream: IO[bytes], where: str, max_pixels: Optional[int]) -> byt
             raise InputError(f"{where}: more than {limit} bytes, more than {what} can take")
 
 
+def rgb_triple(value: Any) -> Optional[Background]:
+    """``value`` as an (R, G, B) of integers 0-255 if it is three of them (a tuple, list or array), else None."""
+    from edgesdk.arguments import is_int
+
+    if isinstance(value, (tuple, list, np.ndarray)) and len(value) == 3 and all(is_int(v, 0) and v <= 255 for v in value):
+        return tuple(int(v) for v in value)  # type: ignore[return-value]
+    return None
+
+
 def check_background(value: Any) -> Background:
     """``value`` as an RGB background: a gray level 0-255 or three of them; otherwise an InputError."""
     from edgesdk.arguments import is_int
 
     if is_int(value, 0) and value <= 255:
         return (int(value),) * 3  # type: ignore[return-value]
-    if isinstance(value, (tuple, list, np.ndarray)) and len(value) == 3 and all(is_int(v, 0) and v <= 255 for v in value):
-        return tuple(int(v) for v in value)  # type: ignore[return-value]
+    rgb = rgb_triple(value)
+    if rgb is not None:
+        return rgb
     raise InputError(f"background must be a gray level 0-255 or an (R, G, B) of them, got {value!r}")
 
 
