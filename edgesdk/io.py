@@ -354,7 +354,7 @@ def readable_npy(path: PathLike) -> Optional[Tuple[int, ...]]:
 
 
 # -- images -------------------------------------------------------------------
-def _fd_name(fd: int) -> Optional[str]:
+def fd_name(fd: int) -> Optional[str]:
     """A name OpenCV can open the descriptor by (ASCII whatever the file's own name), if the OS has one."""
     for folder in ("/proc/self/fd", "/dev/fd"):
         if os.path.isdir(folder):
@@ -405,7 +405,7 @@ def decode_image_file(
         if length > formats.max_encoded_bytes(header.width, header.height):
             raise InputError(f"{where}: {length} bytes is more than a {header.width}x{header.height} "
                              f"{header.format.name} image can take")
-        name = _fd_name(fd)
+        name = fd_name(fd)
         # Through the descriptor, OpenCV streams the file (no copy of it in memory) and never
         # sees its name, which it cannot open when it is not valid UTF-8.
         if name is not None:

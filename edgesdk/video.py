@@ -123,7 +123,7 @@ def _open_source(source: Union[str, os.PathLike, int]) -> Tuple[Any, str, Option
     where = os.fsdecode(source)
     fd = fileio.open_regular(source, "video")
     # Through the descriptor: FFmpeg never sees the file's own name, which may not be UTF-8.
-    name = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else os.fspath(source)
+    name = fileio.fd_name(fd) or os.fspath(source)
     with _quiet_opencv():
         cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if not cap.isOpened():
@@ -198,17 +198,15 @@ class _VideoFile:
 def _frame_count(path: Path) -> int:
     """Frames an existing video file states it holds (-1: missing, a link, unreadable)."""
     try:
-        fd = fileio.open_regular(path, "video")
+        cap, _, fd = _open_source(path)
     except InputError:
         return -1
     try:
-        cap = cv2.VideoCapture(f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else os.fspath(path),
-                               cv2.CAP_FFMPEG)
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
-        cap.release()
-        return count
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
-        os.close(fd)
+        cap.release()
+        if fd is not None:
+            os.close(fd)
 
 
 def _frames(cap, limit: Optional[int]) -> Iterator[np.ndarray]:
@@ -308,19 +306,16 @@ def detect_video(
         result = VideoResult(where, fps=fps, width=width, height=height)
         folder = Path(out)
         names = [folder / f"{stem}_edges.mp4"] + ([folder / f"{stem}_overlay.mp4"] if overlay else [])
-        if check_flag(skip_existing, "skip_existing") and fd is not None:
-            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            want = min(count, max_frames) if max_frames else count
-            if want > 0 and all(_frame_count(p) == want for p in names):
-                result.outputs, result.frames, result.skipped = names, want, True
-                result.seconds = time.perf_counter() - started
-                return result
-        writers.append(_VideoFile(folder / f"{stem}_edges.mp4", fps, (width, height)))
-        if overlay:
-            writers.append(_VideoFile(folder / f"{stem}_overlay.mp4", fps, (width, height)))
-        log = Manifest(manifest) if manifest is not None else None
+        # What the file's container states (a camera states nothing), up to max_frames.
         stated = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0) if fd is not None else 0
         total = min(stated, max_frames) if max_frames and stated > 0 else (max_frames or stated)
+        if check_flag(skip_existing, "skip_existing") and stated > 0 and all(_frame_count(p) == total for p in names):
+            result.outputs, result.frames, result.skipped = names, total, True
+            result.seconds = time.perf_counter() - started
+            return result
+        for path in names:  # one at a time: a failed second leaves the first in `writers`, to be discarded
+            writers.append(_VideoFile(path, fps, (width, height)))
+        log = Manifest(manifest) if manifest is not None else None
         bar = None
         if progress:
             from tqdm.auto import tqdm
