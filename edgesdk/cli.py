@@ -73,8 +73,9 @@ def _detect_command(args: argparse.Namespace) -> int:
     if not items and args.source is None:
         raise EdgeSDKError("no inputs: give images, videos, folders or patterns, --from-list FILE or --source N")
     # A video named by its path is a video job; everything else (folders and patterns give images) an image job.
-    videos = [i for i in items if is_video_name(i) and not any(c in i for c in MAGIC)]
-    images = [i for i in items if not (is_video_name(i) and not any(c in i for c in MAGIC))]
+    is_video = [is_video_name(i) and not any(c in i for c in MAGIC) for i in items]
+    videos = [i for i, v in zip(items, is_video) if v]
+    images = [i for i, v in zip(items, is_video) if not v]
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise EdgeSDKError(f"{out}: the output folder is an existing file")
