@@ -102,11 +102,17 @@ def card_page(name: str) -> str:
 BENCHMARK_REPORT = REPO / "docs" / "reports" / "benchmark.json"
 
 
-def teacher_ratios(report_path: Path = BENCHMARK_REPORT) -> str:
-    """The students against the RCF teacher, per size, from the benchmark suite's report (pytest benchmarks -m bench)."""
+def _full_report(report_path: Path) -> Dict:
+    """The benchmark suite's report, refused if it is a smoke run's (whose numbers mean nothing)."""
     doc = json.loads(Path(report_path).read_text())
     if not doc["settings"]["full"]:
         raise ValueError(f"{report_path} is a smoke run's report: run pytest benchmarks -m bench --bench-report docs/reports")
+    return doc
+
+
+def teacher_ratios(report_path: Path = BENCHMARK_REPORT) -> str:
+    """The students against the RCF teacher, per size, from the benchmark suite's report (pytest benchmarks -m bench)."""
+    doc = _full_report(report_path)
     lines = ["| size | student | speed-up against the fastest teacher form | memory fraction of the leanest |",
              "|---|---|---|---|"]
     for r in doc["ratios"]:
@@ -122,20 +128,20 @@ def teacher_ratios(report_path: Path = BENCHMARK_REPORT) -> str:
 
 def bulk_summary(report_path: Path = BENCHMARK_REPORT, link: str = "docs/benchmarks.md#the-last-full-run") -> str:
     """One sentence of the bulk-detection numbers (pytest benchmarks -m bench): the README's and the scale page's."""
-    doc = json.loads(Path(report_path).read_text())
-    if not doc["settings"]["full"]:
-        raise ValueError(f"{report_path} is a smoke run's report: run pytest benchmarks -m bench --bench-report docs/reports")
-    rows = {r["contender"]: r for r in doc["ratios"] if r["suite"].startswith("bulk detection")}
-    loop, workers, ray = rows["one image at a time"], rows["process, a worker per CPU"], rows["Ray Data, an actor per CPU"]
+    doc = _full_report(report_path)
+    bulk = [r for r in doc["ratios"] if r["suite"].startswith("bulk detection")]
+    speedup = {r["contender"]: r["speedup"] for r in bulk}
+    measured = {r["name"]: r["extra"] for r in doc["measurements"] if r["suite"] == bulk[0]["suite"]}
     m = doc["machine"]
 
-    def rate(r: Dict) -> str:
-        return r["notes"].split(",")[0]
+    def rate(name: str) -> str:
+        return f"{measured[name]['images_per_s']:.1f} img/s"
 
+    loop, workers, ray = "one image at a time", "process, a worker per CPU", "Ray Data, an actor per CPU"
     return (f"Measured side by side on {m['cores']} cores ({m['cpu']}), {doc['date']}: one image at a time "
-            f"{rate(loop)}; `--workers {m['cores']}` {rate(workers)}, {workers['speedup']:.2f}× "
-            f"({workers['notes'].split(', ')[1]}); Ray Data with {m['cores']} one-thread actors {rate(ray)}, "
-            f"{ray['speedup']:.2f}× (its start-up counted) ([report]({link})).")
+            f"{rate(loop)}; `--workers {m['cores']}` {rate(workers)}, {speedup[workers]:.2f}× "
+            f"(CPU busy {measured[workers]['cpu_busy']:.0%}); Ray Data with {m['cores']} one-thread actors "
+            f"{rate(ray)}, {speedup[ray]:.2f}× (its start-up counted) ([report]({link})).")
 
 
 def included_report(name: str) -> str:
