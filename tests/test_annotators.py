@@ -10,9 +10,10 @@ import pytest
 import edgesdk
 from edgesdk.annotators import EdgeAnnotator, resolution_size, safe_levels, to_map
 from edgesdk.errors import InputError
+from command import run_edgesdk as _cli
+from datasets import REPO, SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bsds500-sample" / "images"
-IMAGE = SAMPLE / "101027.jpg"  # 481 wide, 321 high
+IMAGE = SAMPLE / "images" / "101027.jpg"  # 481 wide, 321 high
 
 
 @pytest.fixture(scope="module")
@@ -130,13 +131,6 @@ def test_equal_to_the_peers_pipeline_around_the_same_network(annotator, rgb, kwa
     np.testing.assert_array_equal(annotator(rgb, output_type="np", **kwargs), detected)
 
 
-def _cli(*args, cwd):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "edgesdk", *map(str, args)], capture_output=True, text=True, cwd=cwd)
-
-
 def test_cli_annotate_writes_each_image_and_names_the_bad_one(tmp_path, annotator):
     (tmp_path / "in" / "a").mkdir(parents=True)
     (tmp_path / "in" / "a" / "x.jpg").write_bytes(IMAGE.read_bytes())
@@ -150,7 +144,7 @@ def test_cli_annotate_writes_each_image_and_names_the_bad_one(tmp_path, annotato
 
 def test_the_docs_picture_is_what_the_command_writes(tmp_path):
     # docs/figures/control.png (the ControlNet page) must be the current bundled model's, made as the page says.
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     page = (repo / "docs" / "controlnet.md").read_text()
     assert "edgesdk annotate examples/bsds500-sample/images/101027.jpg -o control" in page
     r = _cli("annotate", IMAGE, "-o", tmp_path, "--quiet", cwd=repo)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +12,7 @@ import numpy as np
 import pytest
 
 import edgesdk
+from command import run_edgesdk as _cli
 from datasets import REPO
 from edgesdk.batch import process
 from edgesdk.errors import InputError
@@ -36,11 +35,6 @@ def _tree(root: Path) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(IMAGES[src], p)
     return root / "photos"
-
-
-def _cli(*args, cwd, stdin=None):
-    return subprocess.run([sys.executable, "-m", "edgesdk", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          input=stdin)
 
 
 def test_detect_many_gives_the_one_at_a_time_results_in_order(detector):

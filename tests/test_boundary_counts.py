@@ -4,13 +4,11 @@ import numpy as np
 import pytest
 
 import reference as ref
-from datasets import REPO
+from datasets import SAMPLE
 from edgesdk import postprocess as pp
 from edgesdk.eval import Protocol, read_ground_truth, read_prediction, summarize, write_bsds_files
 from edgesdk.eval.counts import ImageCounts, image_counts
 from edgesdk.postprocess import NmsParams
-
-SAMPLE = REPO / "examples" / "bsds500-sample"
 
 
 def _reference_counts(pred, gts, protocol) -> ImageCounts:

@@ -2,26 +2,21 @@
 
 import json
 import pickle
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import edgesdk
 from edgesdk.errors import AcceleratorUnavailable, InputError
+from command import run_edgesdk as _cli
+from datasets import SAMPLE
 
-IMAGE = Path(__file__).resolve().parents[1] / "examples" / "bsds500-sample" / "images" / "101027.jpg"
+IMAGE = SAMPLE / "images" / "101027.jpg"
 
 
 @pytest.fixture(scope="module")
 def cpu():
     return edgesdk.load(threads=1)
-
-
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "edgesdk", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
 def test_the_cpu_is_the_default(cpu):

@@ -1,9 +1,6 @@
 """Edges drawn over the image: EdgeMap.overlay and `edgesdk detect --save-overlay`."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,10 +9,11 @@ import pytest
 import edgesdk
 from edgesdk.errors import InputError
 from edgesdk.runtime import EdgeMap
+from command import run_edgesdk as _cli
+from datasets import REPO, SAMPLE
 from exif_jpeg import with_exif_orientation
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bsds500-sample" / "images"
-IMAGES = sorted(SAMPLE.glob("*.jpg"))
+IMAGES = sorted((SAMPLE / "images").glob("*.jpg"))
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +79,6 @@ def test_bad_overlay_arguments_are_named(detector):
             em.overlay(IMAGES[0], **kwargs)
 
 
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "edgesdk", *map(str, args)], capture_output=True, text=True, cwd=cwd)
-
-
 def test_cli_save_overlay_writes_it_with_the_other_outputs_and_resumes(tmp_path, detector):
     photo = tmp_path / "in" / "photo.jpg"
     photo.parent.mkdir()
@@ -107,10 +101,10 @@ def test_cli_save_overlay_writes_it_with_the_other_outputs_and_resumes(tmp_path,
 
 def test_the_docs_overlay_picture_is_what_the_command_writes(tmp_path):
     # docs/figures/overlay.png (Getting started) must be the current bundled model's, made as the page says.
-    image = SAMPLE / "101027.jpg"
+    image = SAMPLE / "images" / "101027.jpg"
     r = _cli("detect", image, "-o", tmp_path, "--save-overlay", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    shipped = cv2.imread(str(Path(__file__).resolve().parents[1] / "docs" / "figures" / "overlay.png"))
+    shipped = cv2.imread(str(REPO / "docs" / "figures" / "overlay.png"))
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "101027_overlay.png")), shipped)
-    page = (Path(__file__).resolve().parents[1] / "docs" / "index.md").read_text()
+    page = (REPO / "docs" / "index.md").read_text()
     assert "edgesdk detect examples/bsds500-sample/images/101027.jpg --save-overlay" in page

@@ -15,6 +15,7 @@ import pytest
 
 import edgesdk
 from baseline import sobel_edges
+from command import run_edgesdk as _cli
 from datasets import REPO
 from exif_jpeg import with_exif_orientation
 from edgesdk.errors import InputError
@@ -286,10 +287,6 @@ def test_numpy_scalars_are_numbers_and_flags(detector):
     b = detector.detect(IMAGES[0], threshold=0.5)
     np.testing.assert_array_equal(a.edges, b.edges)
     assert edgesdk.load(threads=np.int64(1)).info.name == detector.info.name
-
-
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "edgesdk", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
 def test_cli_detect_writes_the_good_files_and_reports_the_bad_one(tmp_path):

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,14 +11,15 @@ import pytest
 import edgesdk
 from edgesdk.errors import InputError
 from edgesdk.video import detect_video
+from command import run_edgesdk as _cli
+from datasets import SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bsds500-sample" / "images"
 FPS, SIZE, FRAMES = 12.5, (320, 240), 8
 
 
 def _clip(path: Path, frames: int = FRAMES) -> Path:
     """A generated clip: a window panning across a sample photo, written by OpenCV (MJPG in AVI)."""
-    img = cv2.imread(str(SAMPLE / "101027.jpg"))
+    img = cv2.imread(str(SAMPLE / "images" / "101027.jpg"))
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, SIZE)
     assert w.isOpened()
     for i in range(frames):
@@ -42,11 +41,6 @@ def _read_all(path: Path):
     fps = cap.get(cv2.CAP_PROP_FPS)
     cap.release()
     return frames, fps
-
-
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "edgesdk", *map(os.fsdecode, map(os.fspath, args))],
-                          capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +83,7 @@ def test_a_camera_that_is_not_there_is_a_clean_error(tmp_path):
 def test_a_bad_video_is_named_and_the_other_inputs_are_done(tmp_path):
     (tmp_path / "fake.mp4").write_text("not a video")
     clip = _clip(tmp_path / "clip.avi", 3)
-    r = _cli("detect", "fake.mp4", clip, SAMPLE / "101027.jpg", "-o", "out", "--json", cwd=tmp_path)
+    r = _cli("detect", "fake.mp4", clip, SAMPLE / "images" / "101027.jpg", "-o", "out", "--json", cwd=tmp_path)
     assert r.returncode == 2 and "fake.mp4: not a video" in r.stderr and "Traceback" not in r.stderr
     doc = json.loads(r.stdout)  # one document for the images and the videos
     assert [v["input"] for v in doc["videos"]] == ["fake.mp4", str(clip)] and "error" in doc["videos"][0]
