@@ -138,7 +138,8 @@ def bulk_summary(report_path: Path = BENCHMARK_REPORT, link: str = "docs/benchma
         return f"{measured[name]['images_per_s']:.1f} img/s"
 
     loop, workers, ray = "one image at a time", "process, a worker per CPU", "Ray Data, an actor per CPU"
-    return (f"Measured side by side on {m['cores']} cores ({m['cpu']}), {doc['date']}: one image at a time "
+    return (f"Measured side by side by `pytest benchmarks -m bench` on {m['cores']} cores ({m['cpu']}), "
+            f"{doc['date']}: one image at a time "
             f"{rate(loop)}; `--workers {m['cores']}` {rate(workers)}, {speedup[workers]:.2f}× "
             f"(CPU busy {measured[workers]['cpu_busy']:.0%}); Ray Data with {m['cores']} one-thread actors "
             f"{rate(ray)}, {speedup[ray]:.2f}× (its start-up counted) ([report]({link})).")
