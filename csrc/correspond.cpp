@@ -9,7 +9,6 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -30,31 +29,16 @@ struct Offset {
 };
 
 // A sparse graph in compressed rows: the edges of node i are
-// [start[i], start[i + 1]) of (target, cost).
+// edges[start[i], start[i + 1]). Edge costs fit 32 bits: displacements are bounded
+// (kMaxMatchOffsets), so a cost is at most 102300 (see RowOrder).
+struct Edge {
+  int target;
+  std::int32_t cost;
+};
 struct Csr {
   std::vector<int> start;
-  std::vector<int> target;
-  std::vector<Cost> cost;
+  std::vector<Edge> edges;
 };
-
-Csr transpose(const Csr& g, int n_targets) {
-  Csr t;
-  t.start.assign(static_cast<size_t>(n_targets) + 1, 0);
-  for (const int j : g.target) ++t.start[static_cast<size_t>(j) + 1];
-  std::partial_sum(t.start.begin(), t.start.end(), t.start.begin());
-  t.target.resize(g.target.size());
-  t.cost.resize(g.cost.size());
-  std::vector<int> fill(t.start.begin(), t.start.end() - 1);
-  const int n = static_cast<int>(g.start.size()) - 1;
-  for (int i = 0; i < n; ++i) {
-    for (int e = g.start[i]; e < g.start[i + 1]; ++e) {
-      const int slot = fill[g.target[e]]++;
-      t.target[slot] = i;
-      t.cost[slot] = g.cost[e];
-    }
-  }
-  return t;
-}
 
 int find_root(std::vector<int>& parent, int i) {
   while (parent[i] != i) {
@@ -65,152 +49,209 @@ int find_root(std::vector<int>& parent, int i) {
 }
 
 // Minimum-cost assignment of every row of a sparse rectangular problem in which
-// row r may also take its private outlier column (nc + r) at cost `outlier`.
+// row r may also take its private outlier column at cost `outlier`.
 // Shortest augmenting paths, one row at a time: Dijkstra over reduced costs
 // cost - row_pot - col_pot, which stay >= 0 (dual feasibility) throughout, so
-// each augmentation keeps the partial assignment optimal. Buffers are kept
-// between calls; each call only touches what its searches reach.
+// each augmentation keeps the partial assignment optimal. Columns are settled in
+// order of (distance, column id), the first free one ends the search. Buffers are
+// kept between calls; each call only touches what its searches reach.
+//
+// Columns keep the ids the caller gives them (only their order matters), so a component
+// of a larger graph is solved in place. Row r's outlier column comes after every real
+// column, and after the outlier columns of the rows before r.
+//
+// Outlier columns stay out of the heap. Row r's is reachable from row r alone,
+// and a row other than the search's start is reached through its matched column only;
+// so a row matched to its outlier column is never reached again, and every outlier
+// column a search meets is free, never settled before (potential 0), and would end the
+// search when popped. The search therefore keeps just the cheapest of them, by the same
+// (distance, id) order (its ids exceed every real column's), and pops it when no real
+// column comes first: the same path as with them in the heap.
 class RowAssignment {
  public:
-  // Rows' edges: local column ids in g.target. Fills row_match (size nr) with a
-  // column id, >= nc meaning the outlier column.
-  void solve(int nr, int nc, const Csr& g, Cost outlier, std::vector<int>& row_match) {
-    const size_t ncols = static_cast<size_t>(nc) + static_cast<size_t>(nr);
+  // Makes room for column ids below n.
+  void reserve_columns(size_t n) {
+    if (cols_.size() < n) cols_.resize(n);
+  }
+
+  // Row k (in order of assignment) has the edges of node rows[k] of g, whose targets are
+  // column ids (below the size reserve_columns was given); cols lists every column they
+  // reach. Fills row_match (size of rows) with a column id, or kOutlier.
+  static constexpr int kOutlier = -1;
+  void solve(const std::vector<int>& rows, const std::vector<int>& cols, const Csr& g, Cost outlier,
+             std::vector<int>& row_match) {
+    const int nr = static_cast<int>(rows.size());
     row_pot_.assign(static_cast<size_t>(nr), 0);
     row_dist_.assign(static_cast<size_t>(nr), 0);
-    col_pot_.assign(ncols, 0);
-    col_match_.assign(ncols, -1);
-    col_dist_.assign(ncols, kInf);
-    col_pred_.assign(ncols, -1);
-    col_done_.assign(ncols, 0);
-    heap_pos_.assign(ncols, -1);
-    row_match.assign(static_cast<size_t>(nr), -1);
+    row_match.assign(static_cast<size_t>(nr), kOutlier);
+    rows_ = rows.data();
 
     for (int s = 0; s < nr; ++s) {
-      if (take_cheapest_if_free(s, nc, g, outlier, row_match)) continue;
+      if (take_cheapest_if_free(s, g, outlier, row_match)) continue;
       heap_.clear();
       touched_.clear();
       rows_seen_.clear();
+      out_dist_ = kInf;
+      out_row_ = -1;
       row_dist_[s] = 0;
       rows_seen_.push_back(s);
-      relax(s, 0, nc, g, outlier);
-      int end = -1;
-      Cost reach = 0;
-      while (!heap_.empty()) {
-        const int c = pop();
-        const Cost d = col_dist_[c];
-        col_done_[c] = 1;
-        if (col_match_[c] < 0) {
+      relax(s, 0, g, outlier);
+      int end;
+      Cost reach;
+      for (;;) {
+        // The row's own outlier column is free, so a path always exists.
+        if (heap_.empty() || heap_[0].dist > out_dist_) {
+          end = kOutlier;
+          reach = out_dist_;
+          break;
+        }
+        const int c = heap_[0].col;
+        const Cost d = heap_[0].dist;
+        pop();
+        Column& col = cols_[c];
+        col.done = 1;
+        if (col.match < 0) {
           end = c;
           reach = d;
           break;
         }
-        const int r = col_match_[c];  // the matched edge is tight: same distance
+        const int r = col.match;  // the matched edge is tight: same distance
         row_dist_[r] = d;
         rows_seen_.push_back(r);
-        relax(r, d, nc, g, outlier);
+        relax(r, d, g, outlier);
       }
-      // The row's own outlier column is free, so a path always exists.
       // Potentials: shift what the search settled so that reduced costs stay
-      // non-negative and the new path's edges become tight.
+      // non-negative and the new path's edges become tight (an outlier column
+      // ending it keeps its potential: its distance is the reach).
       for (const int r : rows_seen_) row_pot_[r] += reach - row_dist_[r];
-      for (const int c : touched_)
-        if (col_done_[c]) col_pot_[c] -= reach - col_dist_[c];
-      for (int c = end;;) {
-        const int r = col_pred_[c];
+      for (const int c : touched_) {
+        Column& col = cols_[c];
+        if (col.done) col.pot -= reach - col.dist;
+      }
+      int c = end;
+      if (end == kOutlier) {
+        const int r = out_row_;
+        c = r == s ? -1 : row_match[r];
+        row_match[r] = kOutlier;
+      }
+      while (c >= 0) {
+        const int r = cols_[c].pred;
         const int previous = row_match[r];
         row_match[r] = c;
-        col_match_[c] = r;
-        if (r == s) break;
-        c = previous;
+        cols_[c].match = r;
+        c = r == s ? -1 : previous;
       }
-      for (const int c : heap_) heap_pos_[c] = -1;
+      for (const Entry& e : heap_) cols_[e.col].heap_pos = -1;
       heap_.clear();
-      for (const int c : touched_) {
-        col_dist_[c] = kInf;
-        col_done_[c] = 0;
+      for (const int t : touched_) {
+        cols_[t].dist = kInf;
+        cols_[t].done = 0;
       }
     }
+    for (const int c : cols) cols_[c] = Column{};  // as reserve_columns left them
   }
 
  private:
+  struct Column {
+    Cost pot = 0;
+    Cost dist = kInf;
+    int match = -1;
+    int pred = -1;
+    int heap_pos = -1;
+    int done = 0;
+  };
+  struct Entry {
+    Cost dist;
+    int col;
+  };
+
   // Every path from row s starts with one of its edges and reduced costs are
   // >= 0, so when the cheapest edge (lowest column on ties, as the heap would
   // pop it) ends at a free column, that edge alone is a shortest augmenting
   // path: assign it without a search. Most rows end here.
-  bool take_cheapest_if_free(int s, int nc, const Csr& g, Cost outlier,
-                             std::vector<int>& row_match) {
-    int best = nc + s;
-    Cost best_cost = outlier - row_pot_[s] - col_pot_[best];
-    for (int e = g.start[s]; e < g.start[s + 1]; ++e) {
-      const int c = g.target[e];
-      const Cost rc = g.cost[e] - row_pot_[s] - col_pot_[c];
+  bool take_cheapest_if_free(int s, const Csr& g, Cost outlier, std::vector<int>& row_match) {
+    // Row s has not been searched from yet: its potential is 0, and so is its outlier column's.
+    constexpr int kOutlierId = std::numeric_limits<int>::max();  // after every real column
+    int best = kOutlierId;
+    Cost best_cost = outlier;
+    const int node = rows_[s];
+    for (int e = g.start[node]; e < g.start[node + 1]; ++e) {
+      const int c = g.edges[e].target;
+      const Cost rc = g.edges[e].cost - cols_[c].pot;
       if (rc < best_cost || (rc == best_cost && c < best)) {
         best = c;
         best_cost = rc;
       }
     }
-    if (col_match_[best] >= 0) return false;
+    if (best != kOutlierId) {
+      if (cols_[best].match >= 0) return false;
+      cols_[best].match = s;
+    }
     // The search would settle s at 0 and `best` at best_cost; the potential
     // update keeps the new edge tight.
     row_pot_[s] += best_cost;
-    row_match[s] = best;
-    col_match_[best] = s;
+    row_match[s] = best == kOutlierId ? kOutlier : best;
     return true;
   }
 
-  void relax(int r, Cost dr, int nc, const Csr& g, Cost outlier) {
-    for (int e = g.start[r]; e < g.start[r + 1]; ++e) consider(r, g.target[e], g.cost[e], dr);
-    consider(r, nc + r, outlier, dr);
-  }
-
-  void consider(int r, int c, Cost cost, Cost dr) {
-    if (col_done_[c]) return;
-    const Cost nd = dr + cost - row_pot_[r] - col_pot_[c];
-    if (nd < col_dist_[c]) {
-      if (col_dist_[c] == kInf) touched_.push_back(c);
-      col_dist_[c] = nd;
-      col_pred_[c] = r;
-      push_or_decrease(c);
+  void relax(int r, Cost dr, const Csr& g, Cost outlier) {
+    const Cost base = dr - row_pot_[r];
+    const int node = rows_[r];
+    for (int e = g.start[node]; e < g.start[node + 1]; ++e) {
+      const int c = g.edges[e].target;
+      Column& col = cols_[c];
+      // A settled column has a distance no larger than dr, and reduced costs are >= 0: no need to test it.
+      const Cost nd = base + g.edges[e].cost - col.pot;
+      if (nd < col.dist) {
+        if (col.dist == kInf) touched_.push_back(c);
+        col.dist = nd;
+        col.pred = r;
+        push_or_decrease(c, nd);
+      }
+    }
+    const Cost nd = base + outlier;
+    if (nd < out_dist_ || (nd == out_dist_ && r < out_row_)) {
+      out_dist_ = nd;
+      out_row_ = r;
     }
   }
 
-  // An indexed 4-ary min-heap of columns keyed by (col_dist_, column): each column is in it at
+  // An indexed 4-ary min-heap of columns keyed by (distance, column): each column is in it at
   // most once and its key only decreases. It pops columns in exactly the order a heap of
   // (distance, column) entries with stale ones skipped would, with fewer entries to move.
-  bool before(int a, int b) const {
-    return col_dist_[a] < col_dist_[b] || (col_dist_[a] == col_dist_[b] && a < b);
+  static bool before(const Entry& a, const Entry& b) {
+    return a.dist < b.dist || (a.dist == b.dist && a.col < b.col);
   }
 
-  void place(size_t i, int c) {
-    heap_[i] = c;
-    heap_pos_[c] = static_cast<int>(i);
+  void place(size_t i, const Entry& e) {
+    heap_[i] = e;
+    cols_[e.col].heap_pos = static_cast<int>(i);
   }
 
-  void push_or_decrease(int c) {
+  void push_or_decrease(int c, Cost d) {
     size_t i;
-    if (heap_pos_[c] < 0) {
+    if (cols_[c].heap_pos < 0) {
       i = heap_.size();
-      heap_.push_back(c);
+      heap_.push_back({d, c});
     } else {
-      i = static_cast<size_t>(heap_pos_[c]);
+      i = static_cast<size_t>(cols_[c].heap_pos);
     }
+    const Entry e{d, c};
     while (i > 0) {
       const size_t up = (i - 1) / 4;
-      if (!before(c, heap_[up])) break;
+      if (!before(e, heap_[up])) break;
       place(i, heap_[up]);
       i = up;
     }
-    place(i, c);
+    place(i, e);
   }
 
-  int pop() {
-    const int top = heap_[0];
-    heap_pos_[top] = -1;
-    const int last = heap_.back();
+  void pop() {
+    cols_[heap_[0].col].heap_pos = -1;
+    const Entry last = heap_.back();
     heap_.pop_back();
     const size_t n = heap_.size();
-    if (n == 0) return top;
+    if (n == 0) return;
     size_t i = 0;
     for (;;) {
       const size_t first = 4 * i + 1;
@@ -223,13 +264,15 @@ class RowAssignment {
       i = best;
     }
     place(i, last);
-    return top;
   }
 
-  std::vector<Cost> row_pot_, row_dist_, col_pot_, col_dist_;
-  std::vector<int> col_match_, col_pred_, touched_, rows_seen_;
-  std::vector<std::uint8_t> col_done_;
-  std::vector<int> heap_, heap_pos_;
+  std::vector<Cost> row_pot_, row_dist_;
+  std::vector<Column> cols_;
+  std::vector<int> touched_, rows_seen_;
+  std::vector<Entry> heap_;
+  const int* rows_ = nullptr;  // the solve's rows
+  Cost out_dist_ = kInf;  // the cheapest outlier column met by the search: its distance and row
+  int out_row_ = -1;
 };
 
 // near[p] = 1 when the (2 r + 1)^2 box around p holds a nonzero pixel of b:
@@ -301,59 +344,88 @@ MatchGeometry match_geometry(Index h, Index w, double max_dist, double outlier_c
       "(thin them, or lower max_dist)");
 }
 
-// Matches boundary maps against one fixed map (an annotator's): pixel lists in, pairs out.
+// Matches boundary maps against one fixed map (an annotator's).
 //
-// The pixels of the other map come as a list in raster order; the graph, its components
-// and their assignments are exactly those of the original correspond_pixels (left nodes in
-// raster order, right nodes in order of first sight, edges in order of displacement). A
-// sweep over thresholds matches many maps against the same annotator, and two things carry
-// over from one call to the next:
-//  * each pixel's candidates (the fixed map's pixels within max_dist, cheapest first),
-//    which depend on the pixel alone;
-//  * each component's solution. A component is determined by its left pixels (its right
-//    pixels and edges follow from them), and its node order and assignment depend on its
-//    own nodes only; so a component whose left and right pixels are those of a component
-//    of the previous call has the same matches, and they are reused instead of solved.
+// The graph, its components and their assignments are exactly those of the original
+// correspond_pixels: left nodes (the other map's pixels) in raster order, right nodes (the
+// fixed map's) in order of first sight, edges in order of displacement. A component is
+// determined by its left pixels (a pixel's candidates, the fixed map's pixels within max_dist,
+// depend on the pixel alone), and its node order and assignment depend on its own nodes only.
+// A threshold sweep matches a slowly changing map against the same annotator, so two things
+// carry over from one step to the next:
+//  * each pixel's candidates, cheapest first;
+//  * the components and their matches. A component none of whose left pixels left the map,
+//    and none of whose right pixels is a candidate of a pixel that joined it, is a component
+//    of the new map too, with the same matches; only the other components are rebuilt and solved.
 class FixedMapMatcher {
  public:
   FixedMapMatcher(const std::uint8_t* fixed, Index h, Index w, const MatchGeometry& geo)
       : fixed_(fixed), h_(h), w_(w), geo_(&geo), near_(box_any(fixed, h, w, geo.radius)) {}
 
-  // Matches `pixels` (raster order) against the fixed map. pool[i] is pixels[i]'s id in the
-  // caller's pool of pixels seen so far (pool_size ids; the same pixel, the same id, in
-  // every call), under which its candidates are kept. `id` is a caller's buffer of h * w
-  // entries, all -1, left so. Calls pair(p, q) for every matched pair, in order of p;
-  // returns how many there are.
+  // Matches `pixels` (raster order) against the fixed map. pool_of[p] is pixel p's id in the
+  // caller's pool of pixels (pool_size ids), under which its candidates are kept. `id` is a
+  // caller's buffer of h * w entries, all -1, left so. Calls pair(p, q) for every matched
+  // pair; returns how many there are.
   template <typename Pair>
-  std::int64_t match(const std::vector<Index>& pixels, const std::vector<int>& pool, int pool_size,
-                     std::vector<int>& id, bool reuse, Pair pair) {
-    bound_pairs(pixels, pool, pool_size);
-    // Left nodes: the pixels with at least one candidate, and their edges.
-    pix1_.clear();
-    pix2_.clear();
-    left_.start.assign(1, 0);
-    left_.target.clear();
-    left_.cost.clear();
-    for (size_t i = 0; i < pixels.size(); ++i) {
-      const Index p = pixels[i];
-      if (!near_[p]) continue;
-      const Span c = candidates(p, pool[i]);
-      if (c.len == 0) continue;
-      pix1_.push_back(p);
-      for (std::int64_t e = c.start; e < c.start + c.len; ++e) {
-        const Index q = cand_q_[e];
-        if (id[q] < 0) {
-          id[q] = static_cast<int>(pix2_.size());
-          pix2_.push_back(q);
-        }
-        left_.target.push_back(id[q]);
-        left_.cost.push_back(cand_cost_[e]);
-      }
-      left_.start.push_back(static_cast<int>(left_.target.size()));
-    }
-    for (const Index q : pix2_) id[q] = -1;
-    return solve_components(reuse, pair);
+  std::int64_t match(const std::vector<Index>& pixels, const std::vector<int>& pool_of, int pool_size,
+                     std::vector<int>& id, Pair pair) {
+    bound_pairs(pixels, pool_of, pool_size, 0);
+    build(pixels, pool_of, id);
+    return solve_components(pair, nullptr);
   }
+
+  // One step of a sweep: the map is now `present` (h * w, nonzero = boundary pixel), whose
+  // pixels are `pixels` (raster order), `added` (raster order) those the previous step's map
+  // lacked. pool_of, pool_size and id as in match(); `mark` is a caller's buffer of h * w
+  // entries, none of them stamp or stamp + 1. Calls cover(p, -1) for each match of the
+  // previous step that is not kept, then cover(p, +1) for each new one (p: the map's pixel).
+  template <typename Cover>
+  void step(const std::uint8_t* present, const std::vector<Index>& pixels, const std::vector<Index>& added,
+            const std::vector<int>& pool_of, int pool_size, std::vector<int>& id,
+            std::vector<std::uint32_t>& mark, std::uint32_t stamp, Cover cover) {
+    bool marked = false;  // right pixels that a new pixel reaches
+    if (kept_.size() > 0)
+      for (const Index p : added)
+        if (near_[p])
+          each_candidate(p, [&](Index q, Cost) {
+            mark[q] = stamp;
+            marked = true;
+          });
+    next_.clear();
+    redo_.clear();
+    std::int64_t kept_edges = 0;
+    for (size_t c = 0; c < kept_.size(); ++c) {
+      bool changed = false;
+      for (size_t k = kept_.left_start(c); k < kept_.left_end[c] && !changed; ++k) changed = !present[kept_.lefts[k]];
+      for (size_t k = kept_.right_start(c); k < kept_.right_end[c] && marked && !changed; ++k)
+        changed = mark[kept_.rights[k]] == stamp;
+      if (!changed) {
+        next_.copy(kept_, c);
+        kept_edges += kept_.edges[c];
+        continue;
+      }
+      for (size_t k = kept_.matched_start(c); k < kept_.matched_end[c]; ++k) cover(kept_.matched[k], -1);
+      matches_ -= static_cast<std::int64_t>(kept_.matched_end[c] - kept_.matched_start(c));
+      for (size_t k = kept_.left_start(c); k < kept_.left_end[c]; ++k)
+        if (present[kept_.lefts[k]]) redo_.push_back(kept_.lefts[k]);
+    }
+    // The pixels to match again, in raster order: those of the changed components and the new ones.
+    const std::uint32_t again = stamp + 1;
+    for (const Index p : redo_) mark[p] = again;
+    for (const Index p : added) mark[p] = again;
+    redo_.clear();
+    for (const Index p : pixels)
+      if (mark[p] == again) redo_.push_back(p);
+    if (!redo_.empty()) {
+      bound_pairs(redo_, pool_of, pool_size, kept_edges);
+      build(redo_, pool_of, id);
+      matches_ += solve_components([&cover](Index p, Index) { cover(p, +1); }, &next_);
+    }
+    std::swap(kept_, next_);
+  }
+
+  // Pairs matched by the last step.
+  std::int64_t matches() const { return matches_; }
 
  private:
   struct Span {
@@ -361,16 +433,53 @@ class FixedMapMatcher {
     std::int64_t len = 0;
   };
 
-  // Refuses a call whose graph would pass kMaxMatchPairs before building any of it (as the
-  // original did), and keeps the candidate cache within that bound too: when this call's
-  // candidates might not fit beside it, the cache is dropped (and refilled as needed).
-  void bound_pairs(const std::vector<Index>& pixels, const std::vector<int>& pool, int pool_size) {
+  // Components as pixel lists, one after another: component c holds lefts
+  // [left_end[c - 1], left_end[c]) (raster order), likewise its right pixels and its matched
+  // left pixels, and edges[c] candidate pairs.
+  struct Components {
+    std::vector<Index> lefts, rights, matched;
+    std::vector<size_t> left_end, right_end, matched_end;
+    std::vector<std::int64_t> edges;
+    size_t size() const { return edges.size(); }
+    size_t left_start(size_t c) const { return c ? left_end[c - 1] : 0; }
+    size_t right_start(size_t c) const { return c ? right_end[c - 1] : 0; }
+    size_t matched_start(size_t c) const { return c ? matched_end[c - 1] : 0; }
+    void clear() {
+      lefts.clear();
+      rights.clear();
+      matched.clear();
+      left_end.clear();
+      right_end.clear();
+      matched_end.clear();
+      edges.clear();
+    }
+    void close(std::int64_t n_edges) {
+      left_end.push_back(lefts.size());
+      right_end.push_back(rights.size());
+      matched_end.push_back(matched.size());
+      edges.push_back(n_edges);
+    }
+    void copy(const Components& from, size_t c) {
+      lefts.insert(lefts.end(), from.lefts.begin() + from.left_start(c), from.lefts.begin() + from.left_end[c]);
+      rights.insert(rights.end(), from.rights.begin() + from.right_start(c), from.rights.begin() + from.right_end[c]);
+      matched.insert(matched.end(), from.matched.begin() + from.matched_start(c),
+                     from.matched.begin() + from.matched_end[c]);
+      close(from.edges[c]);
+    }
+  };
+
+  // Refuses a graph that would pass kMaxMatchPairs (`base` pairs kept, plus those of `pixels`)
+  // before building any of it, as the original did, and keeps the candidate cache within that
+  // bound too: when the candidates of `pixels` might not fit beside it, the cache is dropped
+  // (and refilled as needed).
+  void bound_pairs(const std::vector<Index>& pixels, const std::vector<int>& pool_of, int pool_size,
+                   std::int64_t base) {
     if (static_cast<int>(spans_.size()) < pool_size) spans_.resize(static_cast<size_t>(pool_size));
     const std::int64_t n_offsets = static_cast<std::int64_t>(geo_->offsets.size());
-    std::int64_t known = 0, unknown = 0;
-    for (size_t i = 0; i < pixels.size(); ++i) {
-      if (!near_[pixels[i]]) continue;
-      const Span& c = spans_[pool[i]];
+    std::int64_t known = base, unknown = 0;
+    for (const Index p : pixels) {
+      if (!near_[p]) continue;
+      const Span& c = spans_[pool_of[p]];
       if (c.start >= 0)
         known += c.len;
       else
@@ -379,7 +488,7 @@ class FixedMapMatcher {
     if (known + unknown * n_offsets > kMaxMatchPairs) {
       std::int64_t pairs = known;
       for (size_t i = 0; i < pixels.size() && pairs <= kMaxMatchPairs; ++i)
-        if (near_[pixels[i]] && spans_[pool[i]].start < 0) pairs += count_candidates(pixels[i]);
+        if (near_[pixels[i]] && spans_[pool_of[pixels[i]]].start < 0) pairs += count_candidates(pixels[i]);
       if (pairs > kMaxMatchPairs) too_many_pairs();
     }
     if (static_cast<std::int64_t>(cand_q_.size()) + unknown * n_offsets > kMaxMatchPairs) {
@@ -422,150 +531,166 @@ class FixedMapMatcher {
     return c;
   }
 
-  struct Component {
-    std::vector<Index> lefts, rights;  // pixels, in node order
-    std::vector<std::pair<int, int>> pairs;  // matched (left, right) positions in those lists
-  };
-  // The components of one call, findable by their pixels.
-  struct Solved {
-    std::vector<Component> items;
-    std::unordered_multimap<std::uint64_t, size_t> by_digest;
-    Component* find(std::uint64_t digest, const std::vector<Index>& lefts, const std::vector<Index>& rights) {
-      const auto range = by_digest.equal_range(digest);
-      for (auto it = range.first; it != range.second; ++it) {
-        Component& c = items[it->second];
-        if (c.lefts == lefts && c.rights == rights) return &c;
+  // The graph of `pixels`: left nodes, the pixels with at least one candidate; right nodes in
+  // order of first sight.
+  void build(const std::vector<Index>& pixels, const std::vector<int>& pool_of, std::vector<int>& id) {
+    pix1_.clear();
+    pix2_.clear();
+    left_.start.assign(1, 0);
+    left_.edges.clear();
+    for (const Index p : pixels) {
+      if (!near_[p]) continue;
+      const Span c = candidates(p, pool_of[p]);
+      if (c.len == 0) continue;
+      pix1_.push_back(p);
+      for (std::int64_t e = c.start; e < c.start + c.len; ++e) {
+        const Index q = cand_q_[e];
+        if (id[q] < 0) {
+          id[q] = static_cast<int>(pix2_.size());
+          pix2_.push_back(q);
+        }
+        left_.edges.push_back({id[q], static_cast<std::int32_t>(cand_cost_[e])});
       }
-      return nullptr;
+      left_.start.push_back(static_cast<int>(left_.edges.size()));
     }
-  };
-
-  static std::uint64_t digest_of(const std::vector<Index>& lefts, const std::vector<Index>& rights) {
-    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ (lefts.size() * 0x100000001B3ull) ^ rights.size();
-    for (const Index p : lefts) h = (h ^ static_cast<std::uint64_t>(p)) * 0x100000001B3ull;
-    for (const Index q : rights) h = (h ^ static_cast<std::uint64_t>(q)) * 0x100000001B3ull;
-    return h;
+    for (const Index q : pix2_) id[q] = -1;
   }
 
+  // Solves each component of the graph build() made; calls pair(p, q) for every matched pair,
+  // appends the components to *out when given, and returns how many pairs there are.
   template <typename Pair>
-  std::int64_t solve_components(bool reuse, Pair pair) {
+  std::int64_t solve_components(Pair pair, Components* out) {
     const int n1 = static_cast<int>(pix1_.size()), n2 = static_cast<int>(pix2_.size());
-    const Csr right = transpose(left_, n2);
-
+    const size_t n = static_cast<size_t>(n1 + n2);
     // Connected components (right node j is n1 + j), in order of their first node.
-    std::vector<int> parent(static_cast<size_t>(n1 + n2));
-    std::iota(parent.begin(), parent.end(), 0);
-    for (int i = 0; i < n1; ++i)
+    parent_.resize(n);
+    std::iota(parent_.begin(), parent_.end(), 0);
+    for (int i = 0; i < n1; ++i) {
+      int a = find_root(parent_, i);  // each root is the smallest node of its set
       for (int e = left_.start[i]; e < left_.start[i + 1]; ++e) {
-        const int a = find_root(parent, i), b = find_root(parent, n1 + left_.target[e]);
-        if (a != b) parent[std::max(a, b)] = std::min(a, b);
+        const int b = find_root(parent_, n1 + left_.edges[e].target);
+        if (a < b) {
+          parent_[b] = a;
+        } else if (b < a) {
+          parent_[a] = b;
+          a = b;
+        }
       }
-    std::vector<int> comp_of(static_cast<size_t>(n1 + n2)), comp_start;
+    }
+    // Roots are the smallest node of their component: label them in node order.
+    comp_of_.resize(n);
     int n_comp = 0;
-    {
-      std::vector<int> label(static_cast<size_t>(n1 + n2), -1);
-      for (int v = 0; v < n1 + n2; ++v) {
-        const int root = find_root(parent, v);
-        if (label[root] < 0) label[root] = n_comp++;
-        comp_of[v] = label[root];
-      }
+    for (size_t v = 0; v < n; ++v) {
+      const int root = find_root(parent_, static_cast<int>(v));
+      comp_of_[v] = root == static_cast<int>(v) ? n_comp++ : comp_of_[static_cast<size_t>(root)];
     }
     // Members of each component, grouped (counting sort keeps node order).
-    comp_start.assign(static_cast<size_t>(n_comp) + 1, 0);
-    for (const int c : comp_of) ++comp_start[static_cast<size_t>(c) + 1];
-    std::partial_sum(comp_start.begin(), comp_start.end(), comp_start.begin());
-    std::vector<int> members(static_cast<size_t>(n1 + n2));
-    {
-      std::vector<int> fill(comp_start.begin(), comp_start.end() - 1);
-      for (int v = 0; v < n1 + n2; ++v) members[fill[comp_of[v]]++] = v;
-    }
+    comp_start_.assign(static_cast<size_t>(n_comp) + 1, 0);
+    for (const int c : comp_of_) ++comp_start_[static_cast<size_t>(c) + 1];
+    std::partial_sum(comp_start_.begin(), comp_start_.end(), comp_start_.begin());
+    members_.resize(n);
+    fill_.assign(comp_start_.begin(), comp_start_.end() - 1);
+    for (size_t v = 0; v < n; ++v) members_[static_cast<size_t>(fill_[comp_of_[v]]++)] = static_cast<int>(v);
 
-    std::vector<int> match1(static_cast<size_t>(n1), -1);  // left -> right node
-    std::vector<int> local(static_cast<size_t>(std::max(n1, n2)), -1);
-    std::vector<int> rows, cols, row_match, lefts, rights;
-    Csr sub;
-    Solved next;
+    match1_.assign(static_cast<size_t>(n1), -1);  // left -> right node
+    solver_.reserve_columns(static_cast<size_t>(std::max(n1, n2)));
+    local_.resize(static_cast<size_t>(n2));
     for (int c = 0; c < n_comp; ++c) {
-      lefts.clear();
-      rights.clear();
-      for (int k = comp_start[c]; k < comp_start[c + 1]; ++k) {
-        const int v = members[k];
+      lefts_.clear();
+      rights_.clear();
+      for (int k = comp_start_[c]; k < comp_start_[c + 1]; ++k) {
+        const int v = members_[k];
         if (v < n1)
-          lefts.push_back(v);
+          lefts_.push_back(v);
         else
-          rights.push_back(v - n1);
-      }
-      Component done_here;
-      std::uint64_t digest = 0;
-      if (reuse) {
-        for (const int v : lefts) done_here.lefts.push_back(pix1_[v]);
-        for (const int v : rights) done_here.rights.push_back(pix2_[v]);
-        digest = digest_of(done_here.lefts, done_here.rights);
-        if (Component* done = solved_.find(digest, done_here.lefts, done_here.rights)) {
-          for (const auto& [l, r] : done->pairs) match1[lefts[l]] = rights[r];
-          // Carried to the next call without a copy: done_here holds the same pixels, and no
-          // other component of this call has them, so the entry is not looked up again.
-          done_here.pairs = std::move(done->pairs);
-          next.by_digest.emplace(digest, next.items.size());
-          next.items.push_back(std::move(done_here));
-          continue;
-        }
+          rights_.push_back(v - n1);
       }
       // The smaller side makes the rows: fewer rows end up unmatched, and an
-      // unmatched row is the one search that may sweep its whole component.
-      const bool rows_left = lefts.size() <= rights.size();
-      rows = rows_left ? lefts : rights;
-      cols = rows_left ? rights : lefts;
-      const Csr& g = rows_left ? left_ : right;
+      // unmatched row is the one search that may sweep its whole component. Columns keep
+      // their node ids, whose order is the component's node order.
+      const bool rows_left = lefts_.size() <= rights_.size();
+      const std::vector<int>& cols = rows_left ? rights_ : lefts_;
+      // Right rows' edges: the graph transposed, each row's in order of its left nodes;
+      // row k is rights_[k].
+      const Csr* g = &left_;
+      if (!rows_left) {
+        Csr& t = transposed_;
+        t.start.assign(rights_.size() + 1, 0);
+        for (size_t k = 0; k < rights_.size(); ++k) local_[rights_[k]] = static_cast<int>(k);
+        for (const int l : lefts_)
+          for (int e = left_.start[l]; e < left_.start[l + 1]; ++e)
+            ++t.start[static_cast<size_t>(local_[left_.edges[e].target]) + 1];
+        std::partial_sum(t.start.begin(), t.start.end(), t.start.begin());
+        t.edges.resize(static_cast<size_t>(t.start.back()));
+        fill_.assign(t.start.begin(), t.start.end() - 1);
+        for (const int l : lefts_)
+          for (int e = left_.start[l]; e < left_.start[l + 1]; ++e)
+            t.edges[static_cast<size_t>(fill_[local_[left_.edges[e].target]]++)] = {l, left_.edges[e].cost};
+        g = &t;
+      }
       // Any row order gives the optimum; this one keeps the searches short
       // (measured on BSDS maps: 5-6x fewer settled nodes than raster order).
-      // Rows with many candidates go first, the ones whose cheapest candidate
-      // is dearer first among equals (edge lists are sorted by cost).
-      std::stable_sort(rows.begin(), rows.end(), [&g](int a, int b) {
-        const int da = g.start[a + 1] - g.start[a], db = g.start[b + 1] - g.start[b];
-        const Cost ca = g.cost[g.start[a]], cb = g.cost[g.start[b]];
-        return std::tie(db, cb) < std::tie(da, ca);
-      });
-      for (size_t k = 0; k < cols.size(); ++k) local[cols[k]] = static_cast<int>(k);
-      sub.start.assign(1, 0);
-      sub.target.clear();
-      sub.cost.clear();
-      for (const int r : rows) {
-        for (int e = g.start[r]; e < g.start[r + 1]; ++e) {
-          sub.target.push_back(local[g.target[e]]);
-          sub.cost.push_back(g.cost[e]);
-        }
-        sub.start.push_back(static_cast<int>(sub.target.size()));
+      // Rows with many candidates go first, the ones whose first (for a left
+      // row, cheapest) candidate is dearer first among equals, then in node order.
+      // One integer per row says all three (RowOrder).
+      const size_t nr = rows_left ? lefts_.size() : rights_.size();
+      order_.resize(nr);
+      for (size_t k = 0; k < nr; ++k) {
+        const int node = rows_left ? lefts_[k] : static_cast<int>(k);
+        order_[k] = RowOrder::key(g->start[node + 1] - g->start[node], g->edges[static_cast<size_t>(g->start[node])].cost,
+                                  node);
       }
-      solver_.solve(static_cast<int>(rows.size()), static_cast<int>(cols.size()), sub, geo_->outlier,
-                    row_match);
-      for (size_t k = 0; k < rows.size(); ++k) {
-        const int col = row_match[k];
-        if (col >= static_cast<int>(cols.size())) continue;  // outlier
-        const int l = rows_left ? rows[k] : cols[col], r = rows_left ? cols[col] : rows[k];
-        match1[l] = r;
+      std::sort(order_.begin(), order_.end());
+      rows_.resize(nr);
+      for (size_t k = 0; k < nr; ++k) rows_[k] = RowOrder::node(order_[k]);
+      solver_.solve(rows_, cols, *g, geo_->outlier, row_match_);
+      std::int64_t edges = 0;
+      for (size_t k = 0; k < nr; ++k) {
+        const int node = rows_[k];
+        edges += g->start[node + 1] - g->start[node];
+        const int col = row_match_[k];
+        if (col == RowAssignment::kOutlier) continue;
+        if (rows_left)
+          match1_[node] = col;
+        else
+          match1_[col] = rights_[node];
       }
-      if (reuse) {
-        // Positions in the component's node lists (lefts and rights ascend).
-        for (size_t a = 0; a < lefts.size(); ++a) {
-          const int r = match1[lefts[a]];
-          if (r < 0) continue;
-          const int b = static_cast<int>(std::lower_bound(rights.begin(), rights.end(), r) - rights.begin());
-          done_here.pairs.emplace_back(static_cast<int>(a), b);
+      if (out) {
+        for (const int l : lefts_) {
+          out->lefts.push_back(pix1_[l]);
+          if (match1_[l] >= 0) out->matched.push_back(pix1_[l]);
         }
-        next.by_digest.emplace(digest, next.items.size());
-        next.items.push_back(std::move(done_here));
+        for (const int r : rights_) out->rights.push_back(pix2_[r]);
+        out->close(edges);
       }
     }
-    if (reuse) solved_ = std::move(next);
     std::int64_t matches = 0;
     for (int i = 0; i < n1; ++i) {
-      if (match1[i] < 0) continue;
-      pair(pix1_[i], pix2_[match1[i]]);
+      if (match1_[i] < 0) continue;
+      pair(pix1_[i], pix2_[match1_[i]]);
       ++matches;
     }
     return matches;
   }
+
+  // A row's place in the order of assignment as one integer, smallest first: descending
+  // degree, descending cost of the first edge, ascending node id, in fields wide enough for
+  // any graph the bounds allow.
+  struct RowOrder {
+    static constexpr int kNodeBits = 24, kCostBits = 18, kDegreeBits = 22;
+    static_assert(kMaxMatchPairs <= (std::int64_t{1} << kNodeBits), "a node id is below the pairs bound");
+    static_assert(kMaxMatchOffsets <= (std::int64_t{1} << kDegreeBits), "a degree is below the offsets bound");
+    // Displacements fit a (2 r + 1)^2 square of kMaxMatchOffsets, so r <= 1023 and a cost (hundredths of
+    // a pixel) is at most 102300.
+    static_assert(102300 < (1 << kCostBits), "a cost fits its field");
+    static std::uint64_t key(int degree, std::int32_t first_cost, int node) {
+      constexpr std::uint64_t kDegreeMax = (std::uint64_t{1} << kDegreeBits) - 1;
+      constexpr std::uint64_t kCostMax = (std::uint64_t{1} << kCostBits) - 1;
+      return ((kDegreeMax - static_cast<std::uint64_t>(degree)) << (kCostBits + kNodeBits)) |
+             ((kCostMax - static_cast<std::uint64_t>(first_cost)) << kNodeBits) | static_cast<std::uint64_t>(node);
+    }
+    static int node(std::uint64_t key) { return static_cast<int>(key & ((std::uint64_t{1} << kNodeBits) - 1)); }
+  };
 
   const std::uint8_t* fixed_;
   Index h_, w_;
@@ -577,7 +702,14 @@ class FixedMapMatcher {
   std::vector<Index> pix1_, pix2_;
   Csr left_;
   RowAssignment solver_;
-  Solved solved_;
+  // solve_components' buffers, kept between calls.
+  std::vector<int> parent_, comp_of_, comp_start_, members_, fill_, match1_, local_, lefts_, rights_, rows_,
+      row_match_;
+  std::vector<std::uint64_t> order_;
+  Csr transposed_;
+  Components kept_, next_;  // the last step's components; the next step's, while it is made
+  std::vector<Index> redo_;
+  std::int64_t matches_ = 0;
 };
 
 std::vector<Index> raster_pixels(const std::uint8_t* b, Index n) {
@@ -598,11 +730,11 @@ MatchStats correspond_pixels(const std::uint8_t* bmap1, const std::uint8_t* bmap
   FixedMapMatcher matcher(bmap2, h, w, geo);
   std::vector<int> id(static_cast<size_t>(h * w), -1);
   const std::vector<Index> pixels = raster_pixels(bmap1, h * w);
-  std::vector<int> pool(pixels.size());
-  std::iota(pool.begin(), pool.end(), 0);
+  std::vector<int> pool_of(static_cast<size_t>(h * w), -1);
+  for (size_t i = 0; i < pixels.size(); ++i) pool_of[pixels[i]] = static_cast<int>(i);
   double matched_length = 0;
   MatchStats stats;
-  stats.matches = matcher.match(pixels, pool, static_cast<int>(pool.size()), id, false, [&](Index p, Index q) {
+  stats.matches = matcher.match(pixels, pool_of, static_cast<int>(pixels.size()), id, [&](Index p, Index q) {
     m1[p] = q + 1;
     m2[q] = p + 1;
     const double dy = static_cast<double>(p / w - q / w), dx = static_cast<double>(p % w - q % w);
@@ -630,38 +762,70 @@ void boundary_counts(const double* pb, const std::vector<const std::uint8_t*>& g
     matchers.emplace_back(g, h, w, geo);
     gt_pixels += std::count_if(g, g + h * w, [](std::uint8_t v) { return v != 0; });
   }
-  std::vector<std::uint8_t> bmap(static_cast<size_t>(h * w));
-  std::vector<int> id(static_cast<size_t>(h * w), -1);
+  const size_t n = static_cast<size_t>(h * w);
+  std::vector<std::uint8_t> bmap(n), before(n, 0);  // this threshold's map, the previous one's
+  std::vector<int> id(n, -1);
+  std::vector<std::uint32_t> mark(n, 0);
+  std::uint32_t stamp = 1;
   // Pool ids: every pixel gets one the first time a thresholded map holds it, the same for
   // every annotator and threshold, under which the matchers keep its candidates.
-  std::vector<int> pool_of(static_cast<size_t>(h * w), -1), pool;
+  std::vector<int> pool_of(n, -1);
   int pool_size = 0;
-  // matched_at[p] == k: pixel p of the map at threshold k is matched by some annotator already.
-  std::vector<int> matched_at(static_cast<size_t>(h * w), -1);
+  // cover[p]: annotators matching pixel p of the current map; covered: pixels with cover > 0.
+  std::vector<int> cover(n, 0);
+  std::int64_t covered = 0;
+  const auto count_cover = [&cover, &covered](Index p, int change) {
+    int& c = cover[static_cast<size_t>(p)];
+    if (change > 0 && c++ == 0) ++covered;
+    if (change < 0 && --c == 0) --covered;
+  };
+  // above = (pb >= t), above_pixels its pixels in raster order. A higher threshold than the
+  // last one only clears pixels, so the usual ascending sweep visits the full map once.
+  std::vector<std::uint8_t> above(n);
+  std::vector<Index> above_pixels, pixels, added;
+  double last = std::numeric_limits<double>::infinity();
   for (size_t k = 0; k < thresholds.size(); ++k) {
     const double t = thresholds[k];
-    for (Index i = 0; i < h * w; ++i) bmap[i] = pb[i] >= t;
-    if (thin_maps) thin(bmap.data(), h, w, -1);
-    const std::vector<Index> pixels = raster_pixels(bmap.data(), h * w);
-    pool.resize(pixels.size());
-    for (size_t i = 0; i < pixels.size(); ++i) {
-      int& id_of = pool_of[pixels[i]];
-      if (id_of < 0) id_of = pool_size++;
-      pool[i] = id_of;
+    if (t >= last) {
+      size_t kept = 0;
+      for (const Index p : above_pixels) {
+        if (pb[p] >= t)
+          above_pixels[kept++] = p;
+        else
+          above[static_cast<size_t>(p)] = 0;
+      }
+      above_pixels.resize(kept);
+    } else {
+      for (Index i = 0; i < h * w; ++i) above[static_cast<size_t>(i)] = pb[i] >= t;
+      above_pixels = raster_pixels(above.data(), h * w);
     }
-    const int stamp = static_cast<int>(k);
-    std::int64_t recalled = 0, precise = 0;
-    for (FixedMapMatcher& m : matchers)
-      recalled += m.match(pixels, pool, pool_size, id, true, [&](Index p, Index) {
-        if (matched_at[p] != stamp) {
-          matched_at[p] = stamp;
-          ++precise;
-        }
-      });
+    last = t;
+    std::copy(above.begin(), above.end(), bmap.begin());
+    pixels.clear();
+    if (thin_maps) {
+      thin(bmap.data(), h, w, -1);  // removes pixels only
+      for (const Index p : above_pixels)
+        if (bmap[static_cast<size_t>(p)]) pixels.push_back(p);
+    } else {
+      pixels = above_pixels;
+    }
+    added.clear();
+    for (const Index p : pixels) {
+      int& id_of = pool_of[p];
+      if (id_of < 0) id_of = pool_size++;
+      if (!before[p]) added.push_back(p);
+    }
+    std::int64_t recalled = 0;
+    for (FixedMapMatcher& m : matchers) {
+      m.step(bmap.data(), pixels, added, pool_of, pool_size, id, mark, stamp, count_cover);
+      stamp += 2;
+      recalled += m.matches();
+    }
     cnt_r[k] = recalled;
     sum_r[k] = gt_pixels;
-    cnt_p[k] = precise;
+    cnt_p[k] = covered;
     sum_p[k] = static_cast<std::int64_t>(pixels.size());
+    std::swap(bmap, before);
   }
 }
 

@@ -51,7 +51,9 @@ MatchStats correspond_pixels(const std::uint8_t* bmap1, const std::uint8_t* bmap
 // correspond_pixels matches them. Per threshold k: cnt_r[k] = ground-truth pixels matched
 // (summed over annotators), sum_r[k] = ground-truth pixels, cnt_p[k] = pixels of bmap
 // matched by at least one annotator, sum_p[k] = pixels of bmap. What does not depend on the
-// threshold (each annotator's neighbourhood map and size) is computed once.
+// threshold (each annotator's neighbourhood map and size) is computed once, and from one
+// threshold to the next only the components of the matching graph that changed are solved
+// again (the others keep their matches: the ones a fresh matching gives).
 void boundary_counts(const double* pb, const std::vector<const std::uint8_t*>& gts, std::ptrdiff_t h,
                      std::ptrdiff_t w, const std::vector<double>& thresholds, bool thin_maps,
                      double max_dist, double outlier_cost, std::int64_t* cnt_r, std::int64_t* sum_r,

@@ -77,6 +77,42 @@ def test_hand_made_case():
     assert cnt_p.tolist() == [6, 6, 0] and sum_p.tolist() == [7, 6, 0]
 
 
+def _counts_of_each_threshold_alone(pred, gts, thresholds, thin, max_dist):
+    """The per-threshold path, one threshold at a time: no sweep order to depend on."""
+    rows = [ref.image_counts_per_threshold(pred, gts, Protocol(thresholds=(float(t),), nms=None, thin=thin,
+                                                               max_dist=max_dist))[1:] for t in thresholds]
+    return [np.array([r[i][0] for r in rows], np.int64) for i in range(4)]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("order", ["descending", "shuffled"])
+def test_thresholds_in_any_order_give_each_thresholds_own_counts(seed, order):
+    # Descending thresholds grow the map: pixels join components matched at the step before.
+    rng = np.random.default_rng(100 + seed)
+    h, w = int(rng.integers(20, 70)), int(rng.integers(20, 70))
+    pred, gts = _random_case(rng, h, w, np.float64)
+    thresholds = np.linspace(0.05, 0.95, int(rng.integers(4, 16)))
+    thresholds = thresholds[::-1].copy() if order == "descending" else rng.permutation(thresholds)
+    thin, max_dist = seed % 3 != 0, float(rng.choice([0.0075, 0.02, 0.05]))
+    got = pp.boundary_counts(pred, gts, thresholds, thin=thin, max_dist=max_dist)
+    want = _counts_of_each_threshold_alone(pred, gts, thresholds, thin, max_dist)
+    for name, a, b in zip(("cnt_r", "sum_r", "cnt_p", "sum_p"), got, want):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_a_pixel_that_joins_a_matched_component_competes_for_its_annotated_pixel():
+    # One annotated pixel at (5, 5); predicted pixels at (5, 6) of 0.9 and (5, 4) of 0.6, each 1 px away
+    # (maxDist 0.1 of the 20 px diagonal: 2 px). At 0.9 the first matches it; at 0.5 the second joins, and
+    # one annotated pixel still makes one match, not one per predicted pixel.
+    pb = np.zeros((12, 16))
+    pb[5, 6], pb[5, 4] = 0.9, 0.6
+    gt = np.zeros((12, 16), np.uint8)
+    gt[5, 5] = 1
+    cnt_r, sum_r, cnt_p, sum_p = pp.boundary_counts(pb, [gt], np.array([0.9, 0.5]), thin=False, max_dist=0.1)
+    assert cnt_r.tolist() == [1, 1] and sum_r.tolist() == [1, 1]
+    assert cnt_p.tolist() == [1, 1] and sum_p.tolist() == [1, 2]
+
+
 @pytest.mark.parametrize("call,message", [
     (lambda: pp.boundary_counts(np.zeros((4, 4), np.int32), [np.zeros((4, 4))], [0.5]), "floating-point"),
     (lambda: pp.boundary_counts(np.zeros((4, 4)), [np.zeros((4, 5))], [0.5]), "shape"),
