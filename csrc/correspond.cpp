@@ -175,9 +175,11 @@ class RowAssignment {
     int best = kOutlierId;
     Cost best_cost = outlier;
     const int node = rows_[s];
-    for (int e = g.start[node]; e < g.start[node + 1]; ++e) {
-      const int c = g.edges[e].target;
-      const Cost rc = g.edges[e].cost - cols_[c].pot;
+    const Column* cols = cols_.data();
+    const Edge* const end = g.edges.data() + g.start[node + 1];
+    for (const Edge* e = g.edges.data() + g.start[node]; e != end; ++e) {
+      const int c = e->target;
+      const Cost rc = e->cost - cols[c].pot;
       if (rc < best_cost || (rc == best_cost && c < best)) {
         best = c;
         best_cost = rc;
@@ -197,16 +199,24 @@ class RowAssignment {
   void relax(int r, Cost dr, const Csr& g, Cost outlier) {
     const Cost base = dr - row_pot_[r];
     const int node = rows_[r];
-    for (int e = g.start[node]; e < g.start[node + 1]; ++e) {
-      const int c = g.edges[e].target;
-      Column& col = cols_[c];
+    // Raw pointers: the compiler cannot tell that the pushes below leave the graph and the columns alone.
+    Column* const cols = cols_.data();
+    const Edge* const end = g.edges.data() + g.start[node + 1];
+    for (const Edge* e = g.edges.data() + g.start[node]; e != end; ++e) {
+      const int c = e->target;
+      Column& col = cols[c];
       // A settled column has a distance no larger than dr, and reduced costs are >= 0: no need to test it.
-      const Cost nd = base + g.edges[e].cost - col.pot;
+      const Cost nd = base + e->cost - col.pot;
       if (nd < col.dist) {
-        if (col.dist == kInf) touched_.push_back(c);
+        const bool fresh = col.dist == kInf;
         col.dist = nd;
         col.pred = r;
-        push_or_decrease(c, nd);
+        if (fresh) {
+          touched_.push_back(c);
+          push(c, nd);
+        } else {
+          decrease(c, nd);
+        }
       }
     }
     const Cost nd = base + outlier;
@@ -223,47 +233,49 @@ class RowAssignment {
     return a.dist < b.dist || (a.dist == b.dist && a.col < b.col);
   }
 
-  void place(size_t i, const Entry& e) {
-    heap_[i] = e;
-    cols_[e.col].heap_pos = static_cast<int>(i);
+  void push(int c, Cost d) {
+    heap_.push_back({d, c});
+    sift_up(heap_.size() - 1, {d, c});
   }
 
-  void push_or_decrease(int c, Cost d) {
-    size_t i;
-    if (cols_[c].heap_pos < 0) {
-      i = heap_.size();
-      heap_.push_back({d, c});
-    } else {
-      i = static_cast<size_t>(cols_[c].heap_pos);
-    }
-    const Entry e{d, c};
+  void decrease(int c, Cost d) { sift_up(static_cast<size_t>(cols_[c].heap_pos), {d, c}); }
+
+  void sift_up(size_t i, const Entry e) {
+    Entry* const heap = heap_.data();
+    Column* const cols = cols_.data();
     while (i > 0) {
       const size_t up = (i - 1) / 4;
-      if (!before(e, heap_[up])) break;
-      place(i, heap_[up]);
+      if (!before(e, heap[up])) break;
+      heap[i] = heap[up];
+      cols[heap[i].col].heap_pos = static_cast<int>(i);
       i = up;
     }
-    place(i, e);
+    heap[i] = e;
+    cols[e.col].heap_pos = static_cast<int>(i);
   }
 
   void pop() {
-    cols_[heap_[0].col].heap_pos = -1;
+    Column* const cols = cols_.data();
+    cols[heap_[0].col].heap_pos = -1;
     const Entry last = heap_.back();
     heap_.pop_back();
     const size_t n = heap_.size();
     if (n == 0) return;
+    Entry* const heap = heap_.data();
     size_t i = 0;
     for (;;) {
       const size_t first = 4 * i + 1;
       if (first >= n) break;
       size_t best = first;
       for (size_t k = first + 1; k < std::min(first + 4, n); ++k)
-        if (before(heap_[k], heap_[best])) best = k;
-      if (!before(heap_[best], last)) break;
-      place(i, heap_[best]);
+        if (before(heap[k], heap[best])) best = k;
+      if (!before(heap[best], last)) break;
+      heap[i] = heap[best];
+      cols[heap[i].col].heap_pos = static_cast<int>(i);
       i = best;
     }
-    place(i, last);
+    heap[i] = last;
+    cols[last.col].heap_pos = static_cast<int>(i);
   }
 
   std::vector<Cost> row_pot_, row_dist_;
@@ -543,13 +555,15 @@ class FixedMapMatcher {
       const Span c = candidates(p, pool_of[p]);
       if (c.len == 0) continue;
       pix1_.push_back(p);
-      for (std::int64_t e = c.start; e < c.start + c.len; ++e) {
-        const Index q = cand_q_[e];
-        if (id[q] < 0) {
-          id[q] = static_cast<int>(pix2_.size());
-          pix2_.push_back(q);
+      const Index* const qs = cand_q_.data() + c.start;
+      const Cost* const costs = cand_cost_.data() + c.start;
+      for (std::int64_t k = 0; k < c.len; ++k) {
+        int& right = id[static_cast<size_t>(qs[k])];
+        if (right < 0) {
+          right = static_cast<int>(pix2_.size());
+          pix2_.push_back(qs[k]);
         }
-        left_.edges.push_back({id[q], static_cast<std::int32_t>(cand_cost_[e])});
+        left_.edges.push_back({right, static_cast<std::int32_t>(costs[k])});
       }
       left_.start.push_back(static_cast<int>(left_.edges.size()));
     }
