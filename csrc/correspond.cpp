@@ -693,7 +693,9 @@ class FixedMapMatcher {
   struct RowOrder {
     static constexpr int kNodeBits = 24, kCostBits = 18, kDegreeBits = 22;
     static_assert(kMaxMatchPairs <= (std::int64_t{1} << kNodeBits), "a node id is below the pairs bound");
-    static_assert(kMaxMatchOffsets <= (std::int64_t{1} << kDegreeBits), "a degree is below the offsets bound");
+    // A degree is at most the number of displacements, fewer than kMaxMatchOffsets (the disc misses the
+    // corners of its square).
+    static_assert(kMaxMatchOffsets <= (std::int64_t{1} << kDegreeBits), "a degree fits its field");
     // Displacements fit a (2 r + 1)^2 square of kMaxMatchOffsets, so r <= 1023 and a cost (hundredths of
     // a pixel) is at most 102300.
     static_assert(102300 < (1 << kCostBits), "a cost fits its field");
