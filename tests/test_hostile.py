@@ -416,6 +416,22 @@ def test_matching_memory_is_bounded_whatever_max_dist(tmp_path):
     assert (m1 > 0).sum() == 80
 
 
+
+def test_the_threshold_sweep_counts_kept_components_against_the_pairs_bound(tmp_path):
+    # Two far-apart 30x40 blobs on a full annotation, 50 px reach: ~9.4 M pairs each, 2^24 allowed. At 0.9
+    # one blob alone is matched; at 0.2 the other joins in its own component while the first is kept as
+    # it was: together they pass the bound and the step is refused (it was matched when only the
+    # rebuilt component counted).
+    code = ("import numpy as np\nfrom edgesdk import postprocess as pp\n"
+            "pb = np.zeros((1000, 1000)); pb[100:130, 100:140] = 0.9; pb[700:730, 700:740] = 0.3\n"
+            "gt = np.ones((1000, 1000), bool)\nreach = 50 / np.hypot(1000, 1000)\n"
+            "print(pp.boundary_counts(pb, [gt], [0.9], thin=False, max_dist=reach)[0])\n"
+            "try:\n    pp.boundary_counts(pb, [gt], [0.9, 0.2], thin=False, max_dist=reach)\n"
+            "except ValueError as exc:\n    print(exc)\n")
+    status, stdout, stderr, peak = run([sys.executable, "-c", code], cwd=tmp_path, timeout=120)
+    assert status == 0 and stdout.startswith(b"[1200]") and b"pixel pairs within max_dist" in stdout, (stdout, stderr)
+    assert peak < 600, peak
+
 # -- hangs -------------------------------------------------------------------------
 @pytest.mark.skipif(not POSIX, reason="symlinks")
 def test_a_recursive_glob_ends_over_folders_that_link_to_themselves(tmp_path):
