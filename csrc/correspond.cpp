@@ -819,7 +819,7 @@ void boundary_counts(const double* pb, const std::vector<const std::uint8_t*>& g
     std::copy(above.begin(), above.end(), bmap.begin());
     pixels.clear();
     if (thin_maps) {
-      thin(bmap.data(), h, w, -1);  // removes pixels only
+      thin_listed(bmap.data(), h, w, above_pixels.data(), above_pixels.size(), -1);  // removes pixels only
       for (const Index p : above_pixels)
         if (bmap[static_cast<size_t>(p)]) pixels.push_back(p);
     } else {

@@ -39,9 +39,8 @@ constexpr Lut make_lut(int sub) {
   return lut;
 }
 
-}  // namespace
-
-int thin(std::uint8_t* bw, Index h, Index w, int max_iter) {
+// thin() and thin_listed(): `listed` (n_listed pixels) null means every pixel may be set.
+int thin_map(std::uint8_t* bw, Index h, Index w, int max_iter, const Index* listed, size_t n_listed) {
   static constexpr Lut kDeletes[2] = {make_lut(0), make_lut(1)};
   // Everything lives in the map itself, one byte a pixel, so thinning a large map costs no
   // copy of it: bit 0 is the pixel, bits 1 and 2 say it waits in pending[0] / pending[1],
@@ -49,7 +48,8 @@ int thin(std::uint8_t* bw, Index h, Index w, int max_iter) {
   constexpr std::uint8_t kOn = 1, kBorder = 16;
   using Pixel = std::int32_t;  // callers keep maps below 2^31 pixels (the bindings check it)
   const Index n = h * w;
-  for (Index p = 0; p < n; ++p) bw[p] = bw[p] != 0;
+  if (!listed)
+    for (Index p = 0; p < n; ++p) bw[p] = bw[p] != 0;
   for (Index x = 0; x < w; ++x) {
     bw[x] |= kBorder;
     bw[(h - 1) * w + x] |= kBorder;
@@ -99,7 +99,10 @@ int thin(std::uint8_t* bw, Index h, Index w, int max_iter) {
       // thinning), then apply them.
       doomed.clear();
       const std::uint8_t queued = static_cast<std::uint8_t>(2u << sub);
-      if (first) {
+      if (first && listed) {
+        for (size_t k = 0; k < n_listed; ++k)
+          if ((bw[listed[k]] & kOn) && kDeletes[sub][code(listed[k])]) doomed.push_back(static_cast<Pixel>(listed[k]));
+      } else if (first) {
         for (Index p = 0; p < n;) {
           // Eight pixels at a time while they are all background (bit 0 of each byte clear).
           std::uint64_t word;
@@ -138,8 +141,29 @@ int thin(std::uint8_t* bw, Index h, Index w, int max_iter) {
     if (!changed) break;
     ++iterations;
   }
-  for (Index p = 0; p < n; ++p) bw[p] &= kOn;
+  if (listed) {
+    // Flags live on the listed pixels (set or deleted) and the border alone.
+    for (size_t k = 0; k < n_listed; ++k) bw[listed[k]] &= kOn;
+    for (Index x = 0; x < w; ++x) {
+      bw[x] &= kOn;
+      bw[(h - 1) * w + x] &= kOn;
+    }
+    for (Index y = 0; y < h; ++y) {
+      bw[y * w] &= kOn;
+      bw[y * w + w - 1] &= kOn;
+    }
+  } else {
+    for (Index p = 0; p < n; ++p) bw[p] &= kOn;
+  }
   return iterations;
+}
+
+}  // namespace
+
+int thin(std::uint8_t* bw, Index h, Index w, int max_iter) { return thin_map(bw, h, w, max_iter, nullptr, 0); }
+
+int thin_listed(std::uint8_t* bw, Index h, Index w, const Index* pixels, size_t n_pixels, int max_iter) {
+  return thin_map(bw, h, w, max_iter, pixels, n_pixels);
 }
 
 }  // namespace edgesdk

@@ -16,4 +16,9 @@ namespace edgesdk {
 // the image. h * w must be below 2^31.
 int thin(std::uint8_t* bw, std::ptrdiff_t h, std::ptrdiff_t w, int max_iter);
 
+// thin() of a map that holds only 0 and 1 and whose set pixels are exactly `pixels` (any order):
+// the same result, with work in proportion to those pixels instead of the whole map.
+int thin_listed(std::uint8_t* bw, std::ptrdiff_t h, std::ptrdiff_t w, const std::ptrdiff_t* pixels,
+                std::size_t n_pixels, int max_iter);
+
 }  // namespace edgesdk
