@@ -395,7 +395,9 @@ class FixedMapMatcher {
   void step(const std::uint8_t* present, const std::vector<Index>& pixels, const std::vector<Index>& added,
             const std::vector<int>& pool_of, int pool_size, std::vector<int>& id,
             std::vector<std::uint32_t>& mark, std::uint32_t stamp, Cover cover) {
-    bool marked = false;  // right pixels that a new pixel reaches
+    // Right pixels that a new pixel reaches. Computed here, not taken from the candidate cache:
+    // bound_pairs must see this step's pixels before the cache grows by theirs.
+    bool marked = false;
     if (kept_.size() > 0)
       for (const Index p : added)
         if (near_[p])
@@ -417,7 +419,6 @@ class FixedMapMatcher {
         continue;
       }
       for (size_t k = kept_.matched_start(c); k < kept_.matched_end[c]; ++k) cover(kept_.matched[k], -1);
-      matches_ -= static_cast<std::int64_t>(kept_.matched_end[c] - kept_.matched_start(c));
       for (size_t k = kept_.left_start(c); k < kept_.left_end[c]; ++k)
         if (present[kept_.lefts[k]]) redo_.push_back(kept_.lefts[k]);
     }
@@ -431,13 +432,13 @@ class FixedMapMatcher {
     if (!redo_.empty()) {
       bound_pairs(redo_, pool_of, pool_size, kept_edges);
       build(redo_, pool_of, id);
-      matches_ += solve_components([&cover](Index p, Index) { cover(p, +1); }, &next_);
+      solve_components([&cover](Index p, Index) { cover(p, +1); }, &next_);
     }
     std::swap(kept_, next_);
   }
 
-  // Pairs matched by the last step.
-  std::int64_t matches() const { return matches_; }
+  // Pairs matched by the last step: one matched left pixel each.
+  std::int64_t matches() const { return static_cast<std::int64_t>(kept_.matched.size()); }
 
  private:
   struct Span {
@@ -725,7 +726,6 @@ class FixedMapMatcher {
   Csr transposed_;
   Components kept_, next_;  // the last step's components; the next step's, while it is made
   std::vector<Index> redo_;
-  std::int64_t matches_ = 0;
 };
 
 std::vector<Index> raster_pixels(const std::uint8_t* b, Index n) {
