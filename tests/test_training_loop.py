@@ -162,6 +162,15 @@ def test_cli_train_evaluates_and_records_a_results_row(tiny_bsds, tmp_path):
     assert not (REPO / "training" / "RESULTS.md").exists()
 
 
+def test_repeated_set_options_all_apply():
+    # argparse's plain nargs list kept only the last --set: "--set a --set b" silently dropped a.
+    from training.__main__ import _parse_set, build_parser
+
+    args = build_parser().parse_args(["train", "--config", "c.toml", "--set", "run.seed=3", "run.bf16=false",
+                                      "--set", "model.pdc=['cd']"])
+    assert _parse_set(args.set) == {"run.seed": 3, "run.bf16": False, "model.pdc": ["cd"]}
+
+
 # A job scheduler (Slurm, systemd, Kubernetes) sends SIGTERM to every process of the job, data-loader
 # workers included; the trainer must still be the one that stops, and it must checkpoint first.
 @pytest.mark.parametrize("workers,to_group", [(0, False), (1, True)], ids=["trainer", "process-group-with-worker"])

@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="run folder (default: runs/<run.name>)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     t.add_argument("--until", type=int, help="stop (with a checkpoint) at this iteration")
-    t.add_argument("--set", nargs="*", help="override config values: section.key=value")
+    # extend: "--set a=1 --set b=2" keeps both (a plain nargs list kept only the last).
+    t.add_argument("--set", nargs="+", action="extend", help="override config values: section.key=value")
     t.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
     t.add_argument("--notes", help="text for the results row")
     t.add_argument("--results", type=Path,
