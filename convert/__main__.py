@@ -62,10 +62,9 @@ def cmd_sensitivity(args) -> int:
     import torch
 
     from convert.calibration import calibration_batches, parse_sizes
-    from convert.deploy import DeployModel
+    from convert.deploy import DeployModel, load_deployable
     from convert.sensitivity import sensitivity
     from convert.tflite import quantize_pt2e
-    from training.checkpoint import load_model
     from training.data import list_split
     from training.evaluate import network_input
     from training.paths import bsds500_dir
@@ -73,7 +72,7 @@ def cmd_sensitivity(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     root = Path(args.data or bsds500_dir())
-    model = load_model(args.ckpt).eval()
+    model = load_deployable(args.ckpt)
     spec, sizes = type(model).INPUT, parse_sizes(args.buckets)
     deploy = DeployModel(model).eval()
     # The export's quantisation, on the export's calibration images.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List
 
 import torch
@@ -35,3 +36,19 @@ class DeployModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x.permute(0, 3, 1, 2)).fused
         return torch.sigmoid(out).permute(0, 2, 3, 1)
+
+
+def load_deployable(ckpt: str | Path) -> nn.Module:
+    """A saved edge model in eval mode, in the form every export path quantises and writes.
+
+    Its pixel difference convolutions (training/models/pdc.py) are folded into
+    the plain convolutions they equal, so the deployed graph costs what a
+    plain one of those kernel sizes costs and the quantiser sees ordinary
+    conv weights.
+    """
+    from training.checkpoint import load_model
+    from training.models.pdc import fold_pixel_differences
+
+    model = load_model(ckpt)
+    fold_pixel_differences(model)
+    return model.eval()

@@ -125,7 +125,7 @@ def export_checkpoint(ckpt: str | Path, options: ExportOptions) -> dict:
     from convert.torchscript import export_torchscript
     from edgesdk.eval import Protocol, evaluate
     from edgesdk.runtime import load
-    from training.checkpoint import load_model
+    from convert.deploy import load_deployable
     from training.data import list_split
     from training.evaluate import predict
     from training.paths import bsds500_dir
@@ -141,7 +141,7 @@ def export_checkpoint(ckpt: str | Path, options: ExportOptions) -> dict:
         raise ValueError("qat: a QAT run fine-tuned the int8 graph only: export it with formats int8")
     root = Path(opt.data or bsds500_dir())
     doc = torch.load(ckpt, map_location="cpu", weights_only=True)
-    model = load_model(ckpt).eval()
+    model = load_deployable(ckpt)
     spec = type(model).INPUT
     sizes = parse_sizes(opt.buckets) if opt.buckets else list(DEFAULT_SIZES)
     out = Path(opt.out)

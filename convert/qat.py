@@ -142,7 +142,7 @@ class QATRun:
     """
 
     def __init__(self, ckpt: Path, out: Path, cfg: QATConfig, data_root: Path, log: Callable[[str], None] = print):
-        from training.checkpoint import load_model
+        from convert.deploy import load_deployable
         from training.config import from_dict
         from training.data import Augment, BsdsEdges
 
@@ -151,7 +151,7 @@ class QATRun:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         doc = torch.load(self.ckpt, map_location="cpu", weights_only=True)
-        model = load_model(self.ckpt)
+        model = load_deployable(self.ckpt)
         # The checkpoint's own training crops and augmentation, so QAT sees the distribution it was trained on.
         saved = {k: v for k, v in (doc.get("config") or {}).items() if k != "source"}
         d = from_dict(saved, str(self.ckpt)).data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -23,6 +24,8 @@ STUDENT_PRESETS = {"model": MODEL, "so-model": SO_MODEL}
 def build_model(arch: Dict[str, Any]) -> nn.Module:
     """A model from its architecture record: ``{"kind": "rcf"|"hed"|"student", ...}``."""
     kind = arch["kind"]
+    if arch.get("pdc") and kind != "student":
+        raise ValueError(f"pixel difference convolutions are built into students only, not {kind!r}")
     if kind == "rcf":
         return RCF(arch.get("channels", VGG16_BLOCKS))
     if kind == "hed":
@@ -30,7 +33,10 @@ def build_model(arch: Dict[str, Any]) -> nn.Module:
     if kind == "student":
         if "student" in arch:
             return EdgeStudent(StudentConfig.from_dict(arch["student"]))
-        return EdgeStudent(STUDENT_PRESETS[arch.get("preset", "model")])
+        preset = STUDENT_PRESETS[arch.get("preset", "model")]
+        if isinstance(arch.get("pdc"), str):
+            raise ValueError(f"pdc must be a list of kinds, one per block, got the string {arch['pdc']!r}")
+        return EdgeStudent(dataclasses.replace(preset, pdc=tuple(arch.get("pdc") or ())))
     raise ValueError(f"unknown model kind {kind!r} (rcf, hed, student)")
 
 
@@ -46,6 +52,7 @@ def architecture(model: nn.Module, kind: str) -> Dict[str, Any]:
                 "width": c.width,
                 "dilations": list(c.dilations),
                 "last_channels": c.last_channels,
+                "pdc": list(c.pdc),
             },
         }
     return {"kind": kind, "channels": [list(b) for b in model.channels] if hasattr(model, "channels") else None}

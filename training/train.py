@@ -249,7 +249,8 @@ class Trainer:
         torch.manual_seed(cfg.run.seed)
         self.device = resolve_device(cfg.run.device)
         self.use_bf16 = cfg.run.bf16 and bf16_autocast_available(self.device)
-        self.model = build_for_init({"kind": cfg.model.kind, "preset": cfg.model.preset}, cfg.model.init)
+        self.model = build_for_init({"kind": cfg.model.kind, "preset": cfg.model.preset, "pdc": cfg.model.pdc},
+                                    cfg.model.init)
         self.init_note = init_weights(self.model, cfg.model.init)
         self.arch = architecture(self.model, cfg.model.kind)
         self.memory_format = memory_format_for(self.model)

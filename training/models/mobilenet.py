@@ -13,6 +13,8 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from torch import nn
 
+from training.models.pdc import PixelDifferenceConv2d
+
 
 def make_divisible(v: float, divisor: int = 8) -> int:
     """Channel count rounded as MobileNetV2 rounds it (never below 90 % of v)."""
@@ -21,30 +23,41 @@ def make_divisible(v: float, divisor: int = 8) -> int:
 
 
 class ConvBNAct(nn.Sequential):
-    """Conv -> BatchNorm -> activation (ReLU6 by default, none if act=None)."""
+    """Conv -> BatchNorm -> activation (ReLU6 by default, none if act=None).
+
+    ``pdc`` other than ``"cv"`` makes the 3x3 conv a pixel difference
+    convolution of that kind (training.models.pdc).
+    """
 
     def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, dilation: int = 1,
-                 act: type[nn.Module] | None = nn.ReLU6):
-        layers: List[nn.Module] = [
-            nn.Conv2d(cin, cout, k, stride, padding=dilation * (k - 1) // 2, dilation=dilation, groups=groups, bias=False),
-            nn.BatchNorm2d(cout),
-        ]
+                 act: type[nn.Module] | None = nn.ReLU6, pdc: str = "cv"):
+        if pdc != "cv":
+            if k != 3:
+                raise ValueError(f"pixel difference convolutions are 3x3, not {k}x{k}")
+            conv: nn.Module = PixelDifferenceConv2d(cin, cout, pdc, stride, dilation, groups)
+        else:
+            conv = nn.Conv2d(cin, cout, k, stride, padding=dilation * (k - 1) // 2, dilation=dilation, groups=groups,
+                             bias=False)
+        layers: List[nn.Module] = [conv, nn.BatchNorm2d(cout)]
         if act is not None:
             layers.append(act(inplace=True))
         super().__init__(*layers)
 
 
 class InvertedResidual(nn.Module):
-    """Expand (1x1) -> depthwise 3x3 -> project (1x1, linear), with a skip when shapes allow."""
+    """Expand (1x1) -> depthwise 3x3 -> project (1x1, linear), with a skip when shapes allow.
 
-    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+    ``pdc``: the depthwise conv's pixel difference kind (``"cv"``: plain).
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int, expand: int, pdc: str = "cv"):
         super().__init__()
         hidden = int(round(cin * expand))
         self.use_skip = stride == 1 and cin == cout
         layers: List[nn.Module] = []
         if expand != 1:
             layers.append(ConvBNAct(cin, hidden, k=1))
-        layers += [ConvBNAct(hidden, hidden, stride=stride, groups=hidden), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        layers += [ConvBNAct(hidden, hidden, stride=stride, groups=hidden, pdc=pdc), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
         self.conv = nn.Sequential(*layers)
         self.out_channels = cout
 
@@ -79,10 +92,16 @@ class MobileNetV2Backbone(nn.Module):
 
     ``forward`` returns the output of every stage (one per table row) and, if
     ``last_channels`` is set, the final conv's output (ImageNet: 1280 ch).
+    ``pdc[i]`` is the pixel difference kind of the depthwise conv of the i-th
+    inverted-residual block (``features[i + 1]``); blocks past its end are plain.
     """
 
-    def __init__(self, stages: Sequence[Stage] = MOBILENET_V2_STAGES, width: float = 1.0, last_channels: int = 0):
+    def __init__(self, stages: Sequence[Stage] = MOBILENET_V2_STAGES, width: float = 1.0, last_channels: int = 0,
+                 pdc: Sequence[str] = ()):
         super().__init__()
+        n_blocks = sum(st.n for st in stages)
+        if len(pdc) > n_blocks:
+            raise ValueError(f"{len(pdc)} pixel difference kinds for {n_blocks} inverted-residual blocks")
         cin = make_divisible(32 * width)
         features: List[nn.Module] = [ConvBNAct(3, cin, stride=2)]
         self.stage_ends: List[int] = []  # index in `features` of each stage's last block
@@ -92,7 +111,8 @@ class MobileNetV2Backbone(nn.Module):
         for st in stages:
             cout = make_divisible(st.c * width)
             for i in range(st.n):
-                features.append(InvertedResidual(cin, cout, st.s if i == 0 else 1, st.t))
+                kind = pdc[len(features) - 1] if len(features) - 1 < len(pdc) else "cv"
+                features.append(InvertedResidual(cin, cout, st.s if i == 0 else 1, st.t, kind))
                 cin = cout
             stride *= st.s
             self.stage_ends.append(len(features) - 1)

@@ -24,6 +24,8 @@ class StudentConfig:
     dilations : SEM branch dilations.
     last_channels : final 1x1 conv (ImageNet: 1280) whose pooled output feeds
         the knowledge adaptor; 0 for none. Only run when features are asked for.
+    pdc : pixel difference kinds (training.models.pdc) of the inverted-residual
+        blocks' depthwise convs, first block first; the blocks after them are plain.
     """
 
     stages: Tuple[Stage, ...] = MOBILENET_V2_STAGES
@@ -31,13 +33,14 @@ class StudentConfig:
     width: float = 1.0
     dilations: Tuple[int, ...] = (1, 2, 4, 8)
     last_channels: int = 1280
+    pdc: Tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict) -> "StudentConfig":
         d = dict(d)
         if "stages" in d:
             d["stages"] = tuple(Stage(*s) if not isinstance(s, Stage) else s for s in d["stages"])
-        for k in ("side_stages", "dilations"):
+        for k in ("side_stages", "dilations", "pdc"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -58,7 +61,7 @@ class EdgeStudent(nn.Module):
     def __init__(self, config: StudentConfig = MODEL):
         super().__init__()
         self.config = config
-        self.backbone = MobileNetV2Backbone(config.stages, config.width, config.last_channels)
+        self.backbone = MobileNetV2Backbone(config.stages, config.width, config.last_channels, config.pdc)
         chans = [self.backbone.stage_channels[i] for i in config.side_stages]
         self.sems = nn.ModuleList(ScaleEnhancement(c, config.dilations) for c in chans)
         self.sides = nn.ModuleList(nn.Conv2d(c, 1, 1) for c in chans)
