@@ -77,6 +77,36 @@ def test_the_dice_term_enters_the_total_with_its_weight(tiny_bsds, tmp_path):
         Trainer(cfg_dice, tmp_path / "negative", data_root=tiny_bsds)
 
 
+def test_the_tracing_terms_enter_the_total_with_their_weights(tiny_bsds, tmp_path):
+    from training.losses import boundary_tracing_loss, texture_suppression_loss
+
+    trainer = Trainer(tiny_config(), tmp_path / "plain", data_root=tiny_bsds)
+    items = [trainer.dataset[i] for i in range(2)]
+    batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    cfg = tiny_config()
+    cfg.loss.boundary_weight, cfg.loss.side_boundary_weight = 4.0, 2.0
+    cfg.loss.texture_weight, cfg.loss.side_texture_weight = 0.02, 0.1
+    cats = Trainer(cfg, tmp_path / "cats", data_root=tiny_bsds)
+    cats.model.load_state_dict(trainer.model.state_dict())
+    with torch.no_grad():
+        plain, parts = trainer.losses(batch), cats.losses(batch)
+        cats.net.train()
+        out = cats.net(batch["image"])
+    label = batch["label"]
+    boundary = 4.0 * boundary_tracing_loss(out.fused, label) + 2.0 * sum(boundary_tracing_loss(s, label) for s in out.sides)
+    texture = 0.02 * texture_suppression_loss(out.fused, label) + 0.1 * sum(
+        texture_suppression_loss(s, label) for s in out.sides)
+    assert len(out.sides) == 4 and float(boundary) > 0 and float(texture) > 0
+    assert float(parts["boundary"]) == pytest.approx(float(boundary), rel=1e-5)
+    assert float(parts["texture"]) == pytest.approx(float(texture), rel=1e-5)
+    assert float(parts["total"]) == pytest.approx(float(plain["total"]) + float(boundary) + float(texture), rel=1e-5)
+    for key, value in (("side_texture_weight", -0.1), ("tracing_radius", 0)):
+        bad = tiny_config()
+        setattr(bad.loss, key, value)
+        with pytest.raises(ValueError, match=key):
+            Trainer(bad, tmp_path / key, data_root=tiny_bsds)
+
+
 def _weights(trainer):
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 

@@ -12,10 +12,12 @@ from training.losses import (  # noqa: E402
     balanced_bce,
     balanced_bce_on_probabilities,
     balance_weights,
+    boundary_tracing_loss,
     deep_supervision,
     dice_loss,
     hinton_kd,
     teacher_logits,
+    texture_suppression_loss,
 )
 
 
@@ -60,6 +62,62 @@ def test_dice_loss_skips_images_without_edges_but_counts_them_in_the_batch():
     assert torch.all(logits.grad[1] == 0) and torch.all(torch.isfinite(logits.grad))
     assert logits.grad[0, 0, 1, 0] == 0  # the ignored pixel gets no gradient
     assert logits.grad[0, 0, 0, 0] < 0 < logits.grad[0, 0, 0, 1]  # raise the edge, lower the non-edge
+
+
+def _logits(p):
+    p = torch.tensor(p, dtype=torch.float64)
+    return (torch.log(p) - torch.log1p(-p)).clamp(min=-60.0)[None, None]  # p = 0 -> sigmoid 1e-26
+
+
+def test_boundary_tracing_loss_by_hand():
+    # 5x5, one edge pixel in the centre with p 0.5, its eight neighbours 0.1, the rest 0; radius 1.
+    p = [[0.0] * 5 for _ in range(5)]
+    for r in (1, 2, 3):
+        for c in (1, 2, 3):
+            p[r][c] = 0.1
+    p[2][2] = 0.5
+    label = torch.zeros(1, 1, 5, 5, dtype=torch.uint8)
+    label[0, 0, 2, 2] = 1
+    # At the edge pixel: on the edge 0.5, beside it 8 x 0.1 -> -log(0.5 / 1.3).
+    assert boundary_tracing_loss(_logits(p), label, radius=1).item() == pytest.approx(math.log(1.3 / 0.5), rel=1e-6)
+    # An ignored pixel counts as an edge: (2, 3) joins E. At the centre: E 0.5 + 0.1, beside the other 7 x 0.1.
+    # At (2, 3): E 0.6 again; beside it (1, 2), (3, 2), (1, 3), (3, 3) at 0.1 and column 4 at 0 -> 0.4.
+    label[0, 0, 2, 3] = IGNORE
+    expected = math.log(1.3 / 0.6) + math.log(1.0 / 0.6)
+    assert boundary_tracing_loss(_logits(p), label, radius=1).item() == pytest.approx(expected, rel=1e-6)
+    # Two images: the batch mean.
+    two = boundary_tracing_loss(_logits(p).repeat(2, 1, 1, 1), label.repeat(2, 1, 1, 1), radius=1)
+    assert two.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_boundary_tracing_prefers_the_same_probability_on_the_edge_to_beside_it():
+    # A vertical edge in column 3 of a 7x7 crop; the same total probability per row, on it or smeared over it.
+    label = torch.zeros(1, 1, 7, 7, dtype=torch.uint8)
+    label[0, 0, :, 3] = 1
+    crisp = [[0.9 if c == 3 else 0.0 for c in range(7)] for _ in range(7)]
+    thick = [[0.3 if c in (2, 3, 4) else 0.0 for c in range(7)] for _ in range(7)]
+    a = boundary_tracing_loss(_logits(crisp), label).item()
+    b = boundary_tracing_loss(_logits(thick), label).item()
+    assert a < 1e-6 < b
+    # Each edge pixel's window holds as much probability in each side column as on the edge: -log(1/3) apiece.
+    assert b == pytest.approx(7 * math.log(3.0), rel=1e-6)
+
+
+def test_texture_suppression_loss_by_hand():
+    # 5x5, p 0.09 everywhere, one edge in the centre; radius 1: the outer ring (16 pixels) is "far".
+    # Zeros outside the image: a corner's 3x3 mean is 4 x 0.09 / 9 = 0.04, the other ring pixels' 6 x 0.09 / 9.
+    p = [[0.09] * 5 for _ in range(5)]
+    label = torch.zeros(1, 1, 5, 5, dtype=torch.uint8)
+    label[0, 0, 2, 2] = 1
+    expected = -4 * math.log(1 - 0.04) - 12 * math.log(1 - 0.06)
+    assert texture_suppression_loss(_logits(p), label, radius=1).item() == pytest.approx(expected, rel=1e-6)
+    # Radius 2 reaches every pixel of the 5x5 crop: nothing is far from the edge.
+    assert texture_suppression_loss(_logits(p), label, radius=2).item() == 0.0
+    # An ignored pixel counts as an edge: at (0, 0), only the pixels within radius 1 of (2, 2) or (0, 0) are near.
+    label[0, 0, 0, 0] = IGNORE
+    far_corners, far_sides = 3, 12 - 2  # (0, 0) itself and its two ring neighbours (0, 1), (1, 0) are no longer far
+    expected = -far_corners * math.log(1 - 0.04) - far_sides * math.log(1 - 0.06)
+    assert texture_suppression_loss(_logits(p), label, radius=1).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_deep_supervision_sums_a_loss_over_fused_and_side_outputs():

@@ -71,6 +71,14 @@ class LossConfig:
     # Our BCE is summed over pixels; at 1000 the Dice sum (about 15 over the six outputs of the bundled
     # student on 320-pixel crops) weighs about as much as the rest of the loss (about 1.6e4).
     dice_weight: float = 0.0
+    # CATS' tracing terms (training.losses.boundary_tracing_loss, texture_suppression_loss), each added to the
+    # total with its weight on the fused output and on every side output; 0: off. CATS trained BSDS500 with
+    # boundary 4 / texture 0.02 on its fused output and 1-2 / 0.05-0.1 on its sides.
+    boundary_weight: float = 0.0
+    texture_weight: float = 0.0
+    side_boundary_weight: float = 0.0
+    side_texture_weight: float = 0.0
+    tracing_radius: int = 2
 
 
 @dataclass

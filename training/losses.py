@@ -1,4 +1,4 @@
-"""Losses: RCF's class-balanced BCE, the Dice loss for crisp edges, Hinton distillation and the knowledge adaptor.
+"""Losses: RCF's class-balanced BCE, Dice and CATS' tracing terms for crisp edges, Hinton distillation, the adaptor.
 
 All per-pixel losses are summed over the pixels of an image and averaged over
 the batch, as RCF sums them; learning rates are set for that scale.
@@ -108,6 +108,71 @@ def dice_loss(logits: torch.Tensor, label: torch.Tensor, eps: float = 1.0) -> to
     den = 2 * (p * g).sum(dim=(1, 2, 3))
     has_edges = g.sum(dim=(1, 2, 3)) > 0
     return torch.where(has_edges, (num + eps) / (den + eps), torch.zeros_like(num)).sum() / logits.shape[0]
+
+
+def _box_sum(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Sum of each pixel's (2r+1)^2 window, zeros outside the image (per channel of a (B, 1, H, W) map)."""
+    k = torch.ones(1, 1, 2 * radius + 1, 2 * radius + 1, dtype=x.dtype, device=x.device)
+    return F.conv2d(x, k, padding=radius)
+
+
+def boundary_tracing_loss(logits: torch.Tensor, label: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """CATS' boundary tracing loss: near an edge, the probability should sit on the edge, not beside it.
+
+    For every edge pixel ``p``, with ``E`` the edge pixels and ``T`` the non-edge
+    pixels within ``radius`` of an edge: ``-log( S_E(p) / (S_E(p) + S_T(p)) )``,
+    where ``S_X(p)`` sums the probabilities of the pixels of ``X`` in the
+    (2r+1)^2 window around ``p``. A map that blurs an edge over its neighbours
+    pays for it even where the BCE, which looks at each pixel alone, would not.
+
+    Parameters
+    ----------
+    logits : (B, 1, H, W)
+    label : (B, 1, H, W) with 1 edge, 0 non-edge, IGNORE ignored. As in CATS, ignored pixels (the
+        annotators' uncertain pixels, and here also those a rotation brought in from outside the image)
+        count as edges for this term.
+    radius : the window's half size (CATS: 2).
+
+    Returns
+    -------
+    Scalar: the sum over edge pixels, averaged over the batch.
+
+    References
+    ----------
+    L. Huan, N. Xue, X. Zheng, W. He, J. Gong and G.-S. Xia, "Unmixing Convolutional Features for Crisp
+    Edge Detection", TPAMI 2022, Eq. 4 (the reference code's ``bdrloss``).
+    """
+    p = torch.sigmoid(logits.float())
+    edge = (label != 0).float()
+    near = ((_box_sum(edge, radius) > 0) & (edge == 0)).float()
+    on_edges, beside = _box_sum(p * edge, radius), _box_sum(p * near, radius)
+    ratio = (on_edges / (on_edges + beside + 1e-10)).clamp(1e-10, 1.0)
+    return -(edge * torch.log(ratio)).sum() / logits.shape[0]
+
+
+def texture_suppression_loss(logits: torch.Tensor, label: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """CATS' texture suppression loss: away from every edge, each 3x3 patch's mean probability is pushed to 0.
+
+    For every pixel farther than ``radius`` from any edge: ``-log(1 - m(p))``,
+    with ``m(p)`` the mean probability of its 3x3 patch (zeros outside the
+    image), which suppresses responses to texture more smoothly than the BCE.
+
+    Parameters
+    ----------
+    logits, label, radius : as for :func:`boundary_tracing_loss` (ignored pixels count as edges).
+
+    Returns
+    -------
+    Scalar: the sum over those pixels, averaged over the batch.
+
+    References
+    ----------
+    Huan et al., TPAMI 2022, Eq. 5 (the reference code's ``textureloss``).
+    """
+    p = torch.sigmoid(logits.float())
+    far = (_box_sum((label != 0).float(), radius) == 0).float()
+    mean3 = _box_sum(p, 1) / 9.0
+    return -(far * torch.log((1.0 - mean3).clamp(1e-10, 1.0))).sum() / logits.shape[0]
 
 
 def deep_supervision(

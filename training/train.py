@@ -32,7 +32,8 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig
 from training.data import Augment, BsdsEdges
-from training.losses import KnowledgeAdaptor, balance_weights, deep_supervision, dice_loss, hinton_kd, teacher_logits
+from training.losses import (KnowledgeAdaptor, balance_weights, boundary_tracing_loss, deep_supervision, dice_loss,
+                             hinton_kd, teacher_logits, texture_suppression_loss)
 from training.paths import bsds500_dir
 
 # Settings a resumed run may change: where and how fast it runs, how it logs, where it is evaluated.
@@ -259,8 +260,11 @@ class Trainer:
         unknown = kinds - {"rcf", "hinton", "adaptor"}
         if unknown:
             raise ValueError(f"unknown loss kinds {sorted(unknown)} (rcf, hinton, adaptor)")
-        if not cfg.loss.dice_weight >= 0:
-            raise ValueError(f"loss.dice_weight must be >= 0 (0: no Dice term), got {cfg.loss.dice_weight}")
+        for key in ("dice_weight", "boundary_weight", "texture_weight", "side_boundary_weight", "side_texture_weight"):
+            if not getattr(cfg.loss, key) >= 0:
+                raise ValueError(f"loss.{key} must be >= 0 (0: no such term), got {getattr(cfg.loss, key)}")
+        if cfg.loss.tracing_radius < 1:
+            raise ValueError(f"loss.tracing_radius must be >= 1, got {cfg.loss.tracing_radius}")
         self.kinds = kinds
         self.adaptor = None
         if "adaptor" in kinds:
@@ -360,6 +364,15 @@ class Trainer:
         if self.cfg.loss.dice_weight:
             parts["dice"] = deep_supervision(out.fused, out.sides, label, loss=dice_loss)
             total = total + self.cfg.loss.dice_weight * parts["dice"]
+        lc = self.cfg.loss
+        for name, fn, w_fused, w_side in (
+            ("boundary", boundary_tracing_loss, lc.boundary_weight, lc.side_boundary_weight),
+            ("texture", texture_suppression_loss, lc.texture_weight, lc.side_texture_weight),
+        ):
+            if w_fused or w_side:
+                parts[name] = w_fused * fn(out.fused, label, lc.tracing_radius) + w_side * sum(
+                    (fn(side, label, lc.tracing_radius) for side in out.sides), torch.zeros((), device=label.device))
+                total = total + parts[name]
         parts["total"] = total
         return parts
 
