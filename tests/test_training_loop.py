@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="training tests need torch (pip install -e '.[dev]')")
@@ -105,6 +106,36 @@ def test_the_tracing_terms_enter_the_total_with_their_weights(tiny_bsds, tmp_pat
         setattr(bad.loss, key, value)
         with pytest.raises(ValueError, match=key):
             Trainer(bad, tmp_path / key, data_root=tiny_bsds)
+
+
+def test_agreement_labels_give_each_pixel_its_annotators_fraction(tiny_bsds, tmp_path):
+    from training.losses import agreement_bce, deep_supervision
+
+    cfg = tiny_config()
+    cfg.data.labels, cfg.data.eta = "agreement", 0.3
+    cfg.data.crop = 512  # larger than the 481x321 images: every crop holds pixels from outside them
+    trainer = Trainer(cfg, tmp_path / "agree", data_root=tiny_bsds)
+    items = [trainer.dataset[i] for i in range(3)]
+    for it in items:
+        a, label = it["agreement"][0].numpy(), it["label"][0].numpy()
+        inside = a >= 0
+        assert inside.any() and (~inside).any()
+        assert np.all(label[~inside] == 2)  # those are ignored by the eta label as well
+        # Where the eta rule calls a pixel an edge, more than eta of the annotators marked it; a
+        # non-edge none of them did. Fractions lie in [0, 1] and take values between (soft labels).
+        assert np.all(a[label == 1] > 0.3) and np.all(a[label == 0] == 0.0) and a.max() <= 1.0
+        assert np.any((a > 0) & (a < 1))
+    batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    with torch.no_grad():
+        parts = trainer.losses(batch)
+        trainer.net.train()
+        out = trainer.net(batch["image"])
+    expected = deep_supervision(out.fused, out.sides, batch["agreement"], loss=agreement_bce)
+    assert float(parts["gt"]) == pytest.approx(float(expected), rel=1e-5)
+    bad = tiny_config()
+    bad.data.labels = "mean"
+    with pytest.raises(ValueError, match="data.labels"):
+        Trainer(bad, tmp_path / "bad", data_root=tiny_bsds)
 
 
 def _weights(trainer):

@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 from training.data import IGNORE, edge_label  # noqa: E402
 from training.losses import (  # noqa: E402
     KnowledgeAdaptor,
+    agreement_bce,
     balanced_bce,
     balanced_bce_on_probabilities,
     balance_weights,
@@ -62,6 +63,27 @@ def test_dice_loss_skips_images_without_edges_but_counts_them_in_the_batch():
     assert torch.all(logits.grad[1] == 0) and torch.all(torch.isfinite(logits.grad))
     assert logits.grad[0, 0, 1, 0] == 0  # the ignored pixel gets no gradient
     assert logits.grad[0, 0, 0, 0] < 0 < logits.grad[0, 0, 0, 1]  # raise the edge, lower the non-edge
+
+
+def test_agreement_bce_by_hand():
+    # Pixels: agreement 1 (logit 0), 0.25 (logit 0), 0 (logit 2), outside the image (-1, logit 5).
+    logits = torch.tensor([[[[0.0, 0.0], [2.0, 5.0]]]])
+    agreement = torch.tensor([[[[1.0, 0.25], [0.0, -1.0]]]])
+    # P = 1.25, N = 0 + 0.75 + 1 = 1.75: edge parts weigh 1.75/3, non-edge parts 1.1 * 1.25/3.
+    wp, wn = 1.75 / 3, 1.1 * 1.25 / 3
+    ln2, sp2 = math.log(2), math.log(1 + math.e**2)  # softplus(0), softplus(2)
+    expected = wp * (1 * ln2 + 0.25 * ln2) + wn * (0.75 * ln2 + 1 * sp2)
+    assert agreement_bce(logits, agreement).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_agreement_bce_with_all_or_nothing_targets_is_rcf_balanced_bce():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 1, 8, 9, generator=g)
+    label = torch.randint(0, 2, (3, 1, 8, 9), generator=g, dtype=torch.uint8)
+    label[0, 0, :2] = IGNORE
+    agreement = label.float()
+    agreement[label == IGNORE] = -1.0
+    assert agreement_bce(logits, agreement).item() == pytest.approx(balanced_bce(logits, label).item(), rel=1e-6)
 
 
 def _logits(p):

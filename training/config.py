@@ -43,6 +43,9 @@ class DataConfig:
     splits: List[str] = field(default_factory=lambda: ["train", "val"])
     crop: int = 320
     eta: float = 0.5
+    # "eta": RCF's label rule (edge above eta, ignored in between); "agreement": the ground-truth term's
+    # target is the fraction of annotators marking each pixel (training.losses.agreement_bce).
+    labels: str = "eta"
     scales: Tuple[float, float] = (0.75, 1.25)
     rotations: List[float] = field(default_factory=lambda: [0.0, 90.0, 180.0, 270.0])
     jitter_deg: float = 15.0

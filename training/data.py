@@ -97,7 +97,10 @@ class BsdsEdges(Dataset):
 
     Items are dicts of tensors: ``image`` (3, C, C), ``label`` (1, C, C) uint8
     with 0/1/IGNORE, and with a teacher cache ``teacher`` (1, C, C) float
-    probabilities and ``teacher_feat`` (D,) pooled features.
+    probabilities and ``teacher_feat`` (D,) pooled features. With
+    ``agreement``, also ``agreement`` (1, C, C) float: the fraction of
+    annotators marking each pixel (interpolated like the image), -1 where
+    the augmentation brought the pixel in from outside the image.
     """
 
     def __init__(
@@ -110,9 +113,11 @@ class BsdsEdges(Dataset):
         seed: int = 0,
         teacher_dir: Optional[Path] = None,
         limit: int = 0,
+        agreement: bool = False,
     ):
         self.items = list_split(Path(root), splits)[: limit or None]
         self.spec, self.eta, self.augment, self.seed = spec, eta, augment, seed
+        self.agreement = agreement
         self.epoch = 0
         self.teacher_dir = Path(teacher_dir) if teacher_dir else None
         self.teacher_feats: Dict[str, np.ndarray] = {}
@@ -172,6 +177,10 @@ class BsdsEdges(Dataset):
             "image": torch.from_numpy(to_input(np.ascontiguousarray(image), self.spec)),
             "label": torch.from_numpy(np.ascontiguousarray(label))[None],
         }
+        if self.agreement:
+            soft = np.ascontiguousarray(warped[1][sl], dtype=np.float32).clip(0.0, 1.0)
+            soft[valid[sl] == 0] = -1.0
+            out["agreement"] = torch.from_numpy(soft)[None]
         if self.teacher_dir is not None:
             out["teacher"] = torch.from_numpy(np.ascontiguousarray(warped[2][sl]).astype(np.float32) / 255.0)[None]
             out["teacher_feat"] = torch.from_numpy(self.teacher_feats[name].astype(np.float32))

@@ -32,8 +32,8 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig
 from training.data import Augment, BsdsEdges
-from training.losses import (KnowledgeAdaptor, balance_weights, boundary_tracing_loss, deep_supervision, dice_loss,
-                             hinton_kd, teacher_logits, texture_suppression_loss)
+from training.losses import (KnowledgeAdaptor, agreement_bce, balance_weights, boundary_tracing_loss, deep_supervision,
+                             dice_loss, hinton_kd, teacher_logits, texture_suppression_loss)
 from training.paths import bsds500_dir
 
 # Settings a resumed run may change: where and how fast it runs, how it logs, where it is evaluated.
@@ -263,6 +263,8 @@ class Trainer:
         for key in ("dice_weight", "boundary_weight", "texture_weight", "side_boundary_weight", "side_texture_weight"):
             if not getattr(cfg.loss, key) >= 0:
                 raise ValueError(f"loss.{key} must be >= 0 (0: no such term), got {getattr(cfg.loss, key)}")
+        if cfg.data.labels not in ("eta", "agreement"):
+            raise ValueError(f"data.labels must be 'eta' or 'agreement', got {cfg.data.labels!r}")
         if cfg.loss.tracing_radius < 1:
             raise ValueError(f"loss.tracing_radius must be >= 1, got {cfg.loss.tracing_radius}")
         self.kinds = kinds
@@ -282,6 +284,7 @@ class Trainer:
             seed=cfg.run.seed,
             teacher_dir=Path(cfg.teacher.cache) if needs_teacher else None,
             limit=d.limit,
+            agreement=d.labels == "agreement",
         )
         self.net: nn.Module = self.model
         if self.world > 1:
@@ -351,7 +354,10 @@ class Trainer:
         label = batch["label"]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
             out = self.net(x, with_features=self.adaptor is not None)
-        parts = {"gt": deep_supervision(out.fused, out.sides, label)}
+        if self.cfg.data.labels == "agreement":
+            parts = {"gt": deep_supervision(out.fused, out.sides, batch["agreement"], loss=agreement_bce)}
+        else:
+            parts = {"gt": deep_supervision(out.fused, out.sides, label)}
         total = parts["gt"]
         if "hinton" in self.kinds:
             weight = balance_weights(label)[1] if self.cfg.loss.kd_balance else None
