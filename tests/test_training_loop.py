@@ -316,3 +316,13 @@ def test_resume_refuses_a_config_that_changes_the_schedule(tiny_bsds, tmp_path):
     moved = tiny_config()
     moved.run.threads, moved.run.log_every = 2, 7
     assert Trainer(moved, tmp_path / "run", data_root=tiny_bsds).resume()
+    # A checkpoint written before a setting existed trained with its default: it resumes under the
+    # default, and refuses another value.
+    st = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    del st["config"]["model"]["pdc"], st["config"]["loss"]["boundary_weight"]
+    torch.save(st, tmp_path / "run" / "checkpoint.pt")
+    assert Trainer(tiny_config(), tmp_path / "run", data_root=tiny_bsds).resume()
+    newer = tiny_config()
+    newer.loss.boundary_weight = 4.0
+    with pytest.raises(ValueError, match=r"loss\.boundary_weight: 0\.0 in the checkpoint, 4\.0 now"):
+        Trainer(newer, tmp_path / "run", data_root=tiny_bsds).resume()

@@ -131,19 +131,22 @@ def _flatten(doc: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return out
 
 
-def check_resume_config(path: Path, saved: Dict[str, Any], now: Dict[str, Any], free: Sequence[str]) -> None:
+def check_resume_config(path: Path, saved: Dict[str, Any], now: Dict[str, Any], free: Sequence[str],
+                        defaults: Optional[Dict[str, Any]] = None) -> None:
     """Refuse to resume a checkpoint under settings other than those it was trained with.
 
     A learning-rate schedule is a function of the configured length, so
     resuming a 5000-iteration run with a config that says 4000 silently
     continues on another curve (it happened: runs/model-c4, 2026-11-26).
     ``free`` names the keys that may change (threads, logging, the device).
+    ``defaults`` (the config's defaults) stands in for keys a checkpoint
+    written before they existed lacks: such a run trained with the default.
 
     Raises
     ------
     ValueError naming the checkpoint, each changed key and both values.
     """
-    a, b = _flatten(saved), _flatten(now)
+    a, b = {**_flatten(defaults or {}), **_flatten(saved)}, _flatten(now)
     changed = [k for k in sorted(set(a) | set(b)) if k not in free and a.get(k) != b.get(k)]
     if changed:
         diffs = "; ".join(f"{k}: {a.get(k)!r} in the checkpoint, {b.get(k)!r} now" for k in changed)

@@ -327,7 +327,8 @@ class Trainer:
         if not self.ckpt_path.is_file():
             return False
         st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        check_resume_config(self.ckpt_path, st["config"], self.cfg.as_dict(), RESUMABLE_CHANGES)
+        check_resume_config(self.ckpt_path, st["config"], self.cfg.as_dict(), RESUMABLE_CHANGES,
+                            TrainConfig().as_dict())
         self.model.load_state_dict(st["model"])
         if self.adaptor is not None:
             self.adaptor.load_state_dict(st["adaptor"])
