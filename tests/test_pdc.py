@@ -170,8 +170,8 @@ def test_the_student_places_the_kinds_on_its_blocks_and_loads_plain_weights():
     assert torch.equal(dw[0].weight, plain.backbone.features[1].conv[0][0].weight)
     with pytest.raises(ValueError, match="list of kinds"):
         build_model({"kind": "student", "pdc": "cd"})
-    with pytest.raises(ValueError, match="students only"):
-        build_model({"kind": "rcf", "pdc": ["cd"]})
+    with pytest.raises(ValueError, match="students and RCF"):
+        build_model({"kind": "hed", "pdc": ["cd"]})
     with pytest.raises(ValueError, match="inverted-residual blocks"):
         pdc_student(["cd"] * 20)
 
@@ -200,6 +200,46 @@ def test_a_saved_student_keeps_its_kinds_and_the_export_folds_them(tmp_path):
     plain = pdc_student([])
     extra = count_flops(deploy, (64, 96)) - count_flops(plain, (64, 96))
     assert extra == 2 * 16 * 144 * (64 // 4) * (96 // 4)
+
+
+def test_an_rcf_teacher_takes_them_in_its_first_convs_and_loads_vgg_weights(tmp_path):
+    from training.checkpoint import architecture, build_model, load_model, save_model
+    from training.pruning import plan_pruning
+    from training.train import make_optimizer
+    from training.config import from_dict
+
+    torch.manual_seed(0)
+    plain = build_model({"kind": "rcf"}).eval()
+    rcf = build_model({"kind": "rcf", "pdc": ["cv+cd", "cv+ad", "cd"]}).eval()
+    convs = [c for block in rcf.backbone.blocks for c in block]
+    assert [getattr(c, "kind", "plain") for c in convs[:4]] == ["cv+cd", "cv+ad", "cd", "plain"]
+    assert convs[0].bias is not None  # VGG's convs have biases
+    # VGG16 weights (here the plain network's) load into the first terms; the added terms stay zero.
+    vgg = {f"blocks.{k}": v for k, v in plain.backbone.blocks.state_dict().items()}
+    rcf.load_vgg(vgg)
+    plain_heads = {k: v for k, v in plain.state_dict().items() if not k.startswith("backbone.")}
+    rcf.load_state_dict(plain_heads, strict=False)
+    x = torch.randn(1, 3, 48, 64)
+    with torch.no_grad():
+        # cv+cd and cv+ad start as the plain convs; conv 2 ("cd" alone) computes differences, not the plain conv.
+        assert not torch.allclose(rcf(x).fused, plain(x).fused, atol=1e-4)
+        rcf.backbone.blocks[1][0] = plain.backbone.blocks[1][0]  # make conv 2 plain again
+        assert torch.allclose(rcf(x).fused, plain(x).fused, atol=1e-4)
+    with pytest.raises(KeyError, match="missing"):
+        rcf.load_vgg({k: v for k, v in vgg.items() if "blocks.0.1" not in k})
+    # The record keeps the kinds; the optimizer gives the added terms the full rate, not the backbone's.
+    rcf = build_model({"kind": "rcf", "pdc": ["cv+cd", "cv+ad"]})
+    save_model(tmp_path / "r.pt", rcf, architecture(rcf, "rcf"))
+    assert [c.kind for c in list(load_model(tmp_path / "r.pt").backbone.blocks[0])] == ["cv+cd", "cv+ad"]
+    cfg = from_dict({"model": {"kind": "rcf", "backbone_lr_mult": 0.1}, "optim": {"lr": 1.0}})
+    groups = make_optimizer(cfg, rcf, []).param_groups
+    slow = {id(p) for p in groups[0]["params"]}
+    assert groups[0]["lr"] == 0.1 and groups[1]["lr"] == 1.0
+    first = rcf.backbone.blocks[0][0]
+    assert id(first.weight) in slow and id(first.weight_cd) not in slow
+    assert id(rcf.backbone.blocks[0][1].weight_ad) in {id(p) for p in groups[1]["params"]}
+    with pytest.raises(ValueError, match="pruning"):
+        plan_pruning(rcf, 0.5)
 
 
 def test_fold_replaces_every_module_and_counts_them():

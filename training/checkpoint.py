@@ -24,18 +24,18 @@ STUDENT_PRESETS = {"model": MODEL, "so-model": SO_MODEL}
 def build_model(arch: Dict[str, Any]) -> nn.Module:
     """A model from its architecture record: ``{"kind": "rcf"|"hed"|"student", ...}``."""
     kind = arch["kind"]
-    if arch.get("pdc") and kind != "student":
-        raise ValueError(f"pixel difference convolutions are built into students only, not {kind!r}")
+    if isinstance(arch.get("pdc"), str):
+        raise ValueError(f"pdc must be a list of kinds, one per conv, got the string {arch['pdc']!r}")
+    if arch.get("pdc") and kind not in ("student", "rcf"):
+        raise ValueError(f"pixel difference convolutions are built into students and RCF, not {kind!r}")
     if kind == "rcf":
-        return RCF(arch.get("channels", VGG16_BLOCKS))
+        return RCF(arch.get("channels") or VGG16_BLOCKS, pdc=arch.get("pdc") or ())
     if kind == "hed":
         return HED(arch.get("channels", VGG16_BLOCKS))
     if kind == "student":
         if "student" in arch:
             return EdgeStudent(StudentConfig.from_dict(arch["student"]))
         preset = STUDENT_PRESETS[arch.get("preset", "model")]
-        if isinstance(arch.get("pdc"), str):
-            raise ValueError(f"pdc must be a list of kinds, one per block, got the string {arch['pdc']!r}")
         return EdgeStudent(dataclasses.replace(preset, pdc=tuple(arch.get("pdc") or ())))
     raise ValueError(f"unknown model kind {kind!r} (rcf, hed, student)")
 
@@ -55,7 +55,10 @@ def architecture(model: nn.Module, kind: str) -> Dict[str, Any]:
                 "pdc": list(c.pdc),
             },
         }
-    return {"kind": kind, "channels": [list(b) for b in model.channels] if hasattr(model, "channels") else None}
+    record = {"kind": kind, "channels": [list(b) for b in model.channels] if hasattr(model, "channels") else None}
+    if getattr(model, "pdc", None):
+        record["pdc"] = list(model.pdc)
+    return record
 
 
 def build_for_init(spec: Dict[str, Any], init: Optional[str]) -> nn.Module:

@@ -33,8 +33,8 @@ class ModelConfig:
     preset: str = "model"  # student: model | so-model
     init: str = ""  # shared weights name (../shared/weights/...) or a saved model path
     backbone_lr_mult: float = 1.0  # learning-rate factor of the pretrained backbone
-    # student: pixel difference kinds of the first inverted-residual blocks' depthwise convs
-    # (training/models/pdc.py), e.g. ["cv+cd", "cv+ad", "cv+rd"]; empty: plain convolutions.
+    # Pixel difference kinds (training/models/pdc.py) of a student's first inverted-residual blocks'
+    # depthwise convs, or of RCF's first VGG convs, e.g. ["cv+cd", "cv+ad", "cv+rd"]; empty: plain convs.
     pdc: List[str] = field(default_factory=list)
 
 

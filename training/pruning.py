@@ -35,6 +35,10 @@ def plan_pruning(model: RCF, ratio: float, scope: str = "layer", min_keep: float
     """
     if not 0 <= ratio < 1:
         raise ValueError("ratio must be in [0, 1)")
+    if model.pdc:
+        # A conv's filters would be ranked and cut by their first term alone.
+        raise ValueError("pruning an RCF with pixel difference convolutions is not supported; "
+                         "prune the plain network and add them after")
     norms = filter_norms(model)
     if scope == "layer":
         keep_counts = [[max(1, math.ceil(len(n) * (1 - ratio))) for n in block] for block in norms]

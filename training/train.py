@@ -213,8 +213,13 @@ def run_steps(job: SteppedJob, loader: Iterable[Dict[str, torch.Tensor]], stop_a
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module, extra: List[nn.Parameter]) -> torch.optim.Optimizer:
-    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
-    heads = [p for n, p in model.named_parameters() if not n.startswith("backbone.")] + extra
+    # backbone_lr_mult slows the pretrained backbone; the difference terms a pixel difference conv adds
+    # beside pretrained weights (training/models/pdc.py: "weight_<kind>", zero at the start) are new.
+    def pretrained(name: str) -> bool:
+        return name.startswith("backbone.") and ".weight_" not in name
+
+    backbone = [p for n, p in model.named_parameters() if pretrained(n)]
+    heads = [p for n, p in model.named_parameters() if not pretrained(n)] + extra
     groups = [
         {"params": backbone, "lr": cfg.optim.lr * cfg.model.backbone_lr_mult},
         {"params": heads, "lr": cfg.optim.lr},

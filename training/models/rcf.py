@@ -19,15 +19,17 @@ class RCF(nn.Module):
     stage sums them and a 1x1 conv makes its side output; the five side
     outputs are upsampled to the input size and fused. Pool4 has stride 1
     and conv5 is dilated by 2, as in the paper. ``channels`` is VGG16's unless
-    pruning made the convs narrower.
+    pruning made the convs narrower; ``pdc`` makes the first convs pixel
+    difference convolutions (training.models.vgg.VGG16Backbone).
     """
 
     INPUT = CAFFE_VGG_INPUT
 
-    def __init__(self, channels: Sequence[Sequence[int]] = VGG16_BLOCKS, mid: int = 21):
+    def __init__(self, channels: Sequence[Sequence[int]] = VGG16_BLOCKS, mid: int = 21, pdc: Sequence[str] = ()):
         super().__init__()
         self.channels = [list(c) for c in channels]
-        self.backbone = VGG16Backbone(self.channels, dilate_last_block=True)
+        self.pdc = list(pdc)
+        self.backbone = VGG16Backbone(self.channels, dilate_last_block=True, pdc=self.pdc)
         self.reduce = nn.ModuleList(nn.ModuleList(nn.Conv2d(c, mid, 1) for c in block) for block in self.channels)
         self.score = nn.ModuleList(nn.Conv2d(mid, 1, 1) for _ in self.channels)
         self.fusion = SideFusion(len(self.channels))
@@ -48,5 +50,13 @@ class RCF(nn.Module):
         return EdgeOutputs(fused, full, feats[-1][-1] if with_features else None)
 
     def load_vgg(self, state_dict: dict) -> None:
-        """Initialise the 13 convs from a state dict keyed ``blocks.{b}.{j}.weight/bias``."""
-        self.backbone.load_state_dict({k: v for k, v in state_dict.items() if k.startswith("blocks.")})
+        """Initialise the 13 convs from a state dict keyed ``blocks.{b}.{j}.weight/bias``.
+
+        A pixel difference conv takes the plain weights into its first term;
+        its further terms (``weight_<kind>``, zero at the start) are not in such a file.
+        """
+        missing, unexpected = self.backbone.load_state_dict(
+            {k: v for k, v in state_dict.items() if k.startswith("blocks.")}, strict=False)
+        missing = [k for k in missing if ".weight_" not in k]
+        if missing or unexpected:
+            raise KeyError(f"VGG16 weights: missing {missing}, unexpected {unexpected}")

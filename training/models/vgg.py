@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.models.pdc import PixelDifferenceConv2d
+
 # Output channels of the 13 3x3 convs, block by block.
 VGG16_BLOCKS: Sequence[Sequence[int]] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -26,11 +28,17 @@ class VGG16Backbone(nn.Module):
     dilate_last_block : bool
         Pool4 with stride 1 and block 5 dilated by 2 (RCF's choice: the last
         block keeps stride 8 and a large receptive field).
+    pdc : pixel difference kinds (training.models.pdc) of the first convs, in
+        order (conv 0 of block 0 first); the convs after them are plain.
     """
 
-    def __init__(self, channels: Sequence[Sequence[int]] = VGG16_BLOCKS, dilate_last_block: bool = False):
+    def __init__(self, channels: Sequence[Sequence[int]] = VGG16_BLOCKS, dilate_last_block: bool = False,
+                 pdc: Sequence[str] = ()):
         super().__init__()
         self.channels = [list(c) for c in channels]
+        n_convs = sum(len(c) for c in self.channels)
+        if len(pdc) > n_convs:
+            raise ValueError(f"{len(pdc)} pixel difference kinds for {n_convs} convs")
         self.dilate_last_block = dilate_last_block
         blocks = []
         in_ch = 3
@@ -38,7 +46,11 @@ class VGG16Backbone(nn.Module):
             dilation = 2 if (dilate_last_block and b == len(self.channels) - 1) else 1
             convs = []
             for out_ch in widths:
-                convs.append(nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation))
+                i = sum(len(c) for c in blocks) + len(convs)
+                if i < len(pdc) and pdc[i] != "cv":
+                    convs.append(PixelDifferenceConv2d(in_ch, out_ch, pdc[i], dilation=dilation, bias=True))
+                else:
+                    convs.append(nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation))
                 in_ch = out_ch
             blocks.append(nn.ModuleList(convs))
         self.blocks = nn.ModuleList(blocks)
