@@ -284,3 +284,17 @@ def test_a_config_trains_a_student_with_difference_terms_and_the_export_runs_in_
     with torch.no_grad():
         ref = torch.sigmoid(model(torch.from_numpy(x).permute(2, 0, 1)[None]).fused)[0, 0].numpy()
     np.testing.assert_allclose(det.infer(x)[0], ref, atol=1e-4)
+
+
+def test_profile_reports_a_config_as_exported(capsys):
+    # `python -m training profile --config`: the folded network. model-pdc's two radial blocks get
+    # 5x5 depthwise kernels: 16 more multiply-adds per output pixel of 144 channels at stride 4 and of
+    # 192 channels at stride 8 (the hand count of test_a_saved_student_keeps_its_kinds...).
+    from datasets import REPO
+    from training.__main__ import main
+
+    assert main(["profile", "--size", "320", "--config", str(REPO / "training/configs/model-pdc.toml")]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    gflops = {name: float(row[row.index("GFLOPs@320x320") + 1]) for name, row in rows.items()}
+    extra = 2 * 16 * (144 * 80 * 80 + 192 * 40 * 40) / 1e9  # 0.039; the table prints 3 decimals
+    assert gflops["model-pdc"] - gflops["student:model"] == pytest.approx(extra, abs=1.5e-3)

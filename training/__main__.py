@@ -193,14 +193,22 @@ def cmd_figures(args) -> int:
 def cmd_profile(args) -> int:
     from training.checkpoint import build_model
     from training.complexity import cpu_latency_ms, report
+    from training.config import load_config
+    from training.models.pdc import fold_pixel_differences
 
     size = (args.size, args.size)
-    for kind, preset in (("hed", ""), ("rcf", ""), ("student", "model"), ("student", "so-model")):
-        m = build_model({"kind": kind, "preset": preset or "model"})
+    models = [(kind + (":" + preset if preset else ""), {"kind": kind, "preset": preset or "model"})
+              for kind, preset in (("hed", ""), ("rcf", ""), ("student", "model"), ("student", "so-model"))]
+    for path in args.config or []:
+        m = load_config(path).model
+        models.append((Path(path).stem, {"kind": m.kind, "preset": m.preset, "pdc": m.pdc}))
+    for name, arch in models:
+        m = build_model(arch)
+        fold_pixel_differences(m)  # measured as deployed: the export folds them
         row = report(m, size)
         if args.latency:
             row["cpu_ms"] = cpu_latency_ms(m, size, runs=args.runs)
-        print(f"{kind + (':' + preset if preset else ''):18s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        print(f"{name:18s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
     return 0
 
 
@@ -312,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--size", type=int, default=1000, help="square input side (default: %(default)s)")
     pf.add_argument("--latency", action="store_true", help="also time each model on the CPU")
     pf.add_argument("--runs", type=int, default=3, help="with --latency: timed runs (median)")
+    pf.add_argument("--config", type=Path, action="append",
+                    help="also the network a training config builds, as exported (repeatable)")
     pf.set_defaults(run=cmd_profile)
     return p
 
