@@ -66,19 +66,17 @@ def agreement_bce(logits: torch.Tensor, agreement: torch.Tensor, neg_weight: flo
 
     Parameters
     ----------
-    logits : (B, 1, H, W)
+    logits, neg_weight : as for :func:`balanced_bce`.
     agreement : (B, 1, H, W) in [0, 1]; negative for pixels left out (outside the image).
-    neg_weight : RCF's lambda (1.1).
 
     Returns
     -------
-    Scalar: the weighted sum over pixels, averaged over the batch.
+    As :func:`balanced_bce`.
 
     References
     ----------
-    Y. Liu et al., "Richer Convolutional Features for Edge Detection", TPAMI 2019, Eq. 1; the soft labels
-    follow the annotator-aware view of C. Zhou et al., "The Treasure Beneath Multiple Annotations: An
-    Uncertainty-aware Edge Detector", CVPR 2023.
+    RCF's loss (:func:`balanced_bce`); the soft labels follow the annotator-aware view of C. Zhou et al.,
+    "The Treasure Beneath Multiple Annotations: An Uncertainty-aware Edge Detector", CVPR 2023.
     """
     valid = (agreement >= 0).float()
     t = agreement.float().clamp(min=0.0) * valid
