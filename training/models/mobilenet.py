@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from torch import nn
 
-from training.models.pdc import PixelDifferenceConv2d
+from training.models.pdc import conv3x3
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -31,10 +31,10 @@ class ConvBNAct(nn.Sequential):
 
     def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, dilation: int = 1,
                  act: type[nn.Module] | None = nn.ReLU6, pdc: str = "cv"):
-        if pdc != "cv":
-            if k != 3:
-                raise ValueError(f"pixel difference convolutions are 3x3, not {k}x{k}")
-            conv: nn.Module = PixelDifferenceConv2d(cin, cout, pdc, stride, dilation, groups)
+        if k == 3:
+            conv = conv3x3(cin, cout, pdc, stride, dilation, groups)
+        elif pdc != "cv":
+            raise ValueError(f"pixel difference convolutions are 3x3, not {k}x{k}")
         else:
             conv = nn.Conv2d(cin, cout, k, stride, padding=dilation * (k - 1) // 2, dilation=dilation, groups=groups,
                              bias=False)
@@ -57,7 +57,8 @@ class InvertedResidual(nn.Module):
         layers: List[nn.Module] = []
         if expand != 1:
             layers.append(ConvBNAct(cin, hidden, k=1))
-        layers += [ConvBNAct(hidden, hidden, stride=stride, groups=hidden, pdc=pdc), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        layers += [ConvBNAct(hidden, hidden, stride=stride, groups=hidden, pdc=pdc),
+                   nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
         self.conv = nn.Sequential(*layers)
         self.out_channels = cout
 

@@ -38,8 +38,9 @@ from torch import nn
 
 KINDS = ("cv", "cd", "ad", "rd")
 
-# A 3x3 kernel's ring, flattened indices, clockwise from the top-left corner.
+# A 3x3 kernel's ring, flattened indices, clockwise from the top-left corner, and each one's predecessor.
 _RING = (0, 1, 2, 5, 8, 7, 6, 3)
+_RING_PREV = tuple(_RING[(k - 1) % 8] for k in range(8))
 # The eight directions (dy, dx) of the 3x3 positions that are not the centre, in raster order.
 _DIRECTIONS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
@@ -83,10 +84,8 @@ def difference_kernel(weight: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "ad":
         # sum_i w_i (x_i - x_next(i)): x_j also gets -w_prev(j), prev on the ring counter-clockwise.
         flat = weight.flatten(-2)
-        ring = list(_RING)
-        prev = [ring[(k - 1) % 8] for k in range(8)]
         minus = torch.zeros_like(flat)
-        minus[..., ring] = flat[..., prev]
+        minus[..., list(_RING)] = flat[..., list(_RING_PREV)]
         out = flat - minus
         out[..., 4] = 0.0  # the centre is not on the ring: its weight pairs nothing
         return out.view_as(weight)
@@ -120,6 +119,7 @@ class PixelDifferenceConv2d(nn.Module):
             raise ValueError(f"channels {in_channels} -> {out_channels} not divisible by groups {groups}")
         self.terms = parse_kind(kind)
         self.kind = "+".join(self.terms)
+        self.kernel_size = kernel_size(self.kind)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.stride, self.dilation, self.groups = stride, dilation, groups
         shape = (out_channels, in_channels // groups, 3, 3)
@@ -134,7 +134,7 @@ class PixelDifferenceConv2d(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """The plain kernel this layer equals: the sum of its terms' kernels, 3x3 or 5x5."""
-        k = kernel_size(self.kind)
+        k = self.kernel_size
         total = None
         for t, w in self.term_weights():
             kt = difference_kernel(w, t)
@@ -150,7 +150,7 @@ class PixelDifferenceConv2d(nn.Module):
 
     def fold(self) -> nn.Conv2d:
         """The ``nn.Conv2d`` computing the same function (for export)."""
-        k = kernel_size(self.kind)
+        k = self.kernel_size
         conv = nn.Conv2d(self.in_channels, self.out_channels, k, self.stride, self.dilation * (k - 1) // 2,
                          self.dilation, self.groups, bias=self.bias is not None)
         with torch.no_grad():
@@ -162,6 +162,15 @@ class PixelDifferenceConv2d(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kind={self.kind}, stride={self.stride}, "
                 f"dilation={self.dilation}, groups={self.groups}")
+
+
+def conv3x3(in_channels: int, out_channels: int, kind: str = "cv", stride: int = 1, dilation: int = 1,
+            groups: int = 1, bias: bool = False) -> nn.Module:
+    """A 3x3 conv padded to keep the size: ``nn.Conv2d`` for ``"cv"``, else a difference conv of ``kind``."""
+    if kind == "cv":
+        return nn.Conv2d(in_channels, out_channels, 3, stride, padding=dilation, dilation=dilation, groups=groups,
+                         bias=bias)
+    return PixelDifferenceConv2d(in_channels, out_channels, kind, stride, dilation, groups, bias)
 
 
 def fold_pixel_differences(model: nn.Module) -> int:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.models.pdc import PixelDifferenceConv2d
+from training.models.pdc import conv3x3
 
 # Output channels of the 13 3x3 convs, block by block.
 VGG16_BLOCKS: Sequence[Sequence[int]] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -40,17 +40,14 @@ class VGG16Backbone(nn.Module):
         if len(pdc) > n_convs:
             raise ValueError(f"{len(pdc)} pixel difference kinds for {n_convs} convs")
         self.dilate_last_block = dilate_last_block
+        kinds = list(pdc) + ["cv"] * (n_convs - len(pdc))  # one per conv, in order
         blocks = []
         in_ch = 3
         for b, widths in enumerate(self.channels):
             dilation = 2 if (dilate_last_block and b == len(self.channels) - 1) else 1
             convs = []
             for out_ch in widths:
-                i = sum(len(c) for c in blocks) + len(convs)
-                if i < len(pdc) and pdc[i] != "cv":
-                    convs.append(PixelDifferenceConv2d(in_ch, out_ch, pdc[i], dilation=dilation, bias=True))
-                else:
-                    convs.append(nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation))
+                convs.append(conv3x3(in_ch, out_ch, kinds.pop(0), dilation=dilation, bias=True))
                 in_ch = out_ch
             blocks.append(nn.ModuleList(convs))
         self.blocks = nn.ModuleList(blocks)
